@@ -1,0 +1,78 @@
+"""Apache Airflow provider for the AIML API billing endpoints.
+
+Kept light on purpose: Airflow imports this module (for :func:`get_provider_info`) at start-up in
+every component, so it imports nothing from the provider itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_provider_info"]
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow (the ``apache_airflow_provider`` entry point)."""
+    return {
+        "package-name": "airflow-provider-aimlapi",
+        "name": "AIML API",
+        "description": "Gate DAGs on the AIML API account balance and pull billing detail into XCom.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "AIML API",
+                "external-doc-url": "https://docs.aimlapi.com/",
+                "tags": ["ai", "service"],
+            }
+        ],
+        "hooks": [{"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.hooks.aimlapi"]}],
+        "operators": [
+            {"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.operators.aimlapi"]}
+        ],
+        "sensors": [{"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.sensors.aimlapi"]}],
+        "triggers": [
+            {"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.triggers.aimlapi"]}
+        ],
+        "connection-types": [
+            {
+                "connection-type": "aimlapi",
+                "hook-class-name": "airflow_aimlapi.hooks.aimlapi.AimlApiHook",
+                "hook-name": "AIML API",
+                # Read by Airflow 3.2+; older 3.x asks the hook's get_ui_field_behaviour() and
+                # get_connection_form_widgets(), which return the same (see the hook).
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+    }
+
+
+#: How the connection form looks: the password is the API key, host is the optional base URL.
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["login", "extra"],
+    "relabeling": {"password": "API key", "host": "Base URL"},
+    "placeholders": {
+        "host": "https://api.aimlapi.com (default)",
+        "schema": "https (used when Base URL is a bare host name)",
+        "port": "443",
+        "password": "your AIML API key",
+        "timeout": "30",
+        "max_retries": "3",
+    },
+}
+
+#: The connection's extra fields, as JSON schema.
+CONN_FIELDS: dict[str, Any] = {
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Seconds to wait for an answer from the API (connecting waits at most 10).",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 30},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of 429, 5xx, timeouts and dropped connections within one call.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 3},
+    },
+}

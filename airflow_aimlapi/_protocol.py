@@ -1,0 +1,386 @@
+"""What the AIML API's HTTP protocol means, shared by the sync hook and the async trigger.
+
+One place for each fact: the default base URL, how a connection becomes settings, the auth header,
+how a non-200 answer becomes a provider error, and how long to wait before trying again. No I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow_aimlapi import __version__
+from airflow_aimlapi.exceptions import (
+    AimlApiAuthError,
+    AimlApiConfigError,
+    AimlApiConnectionError,
+    AimlApiError,
+    AimlApiInsufficientCreditsError,
+    AimlApiRateLimitError,
+    AimlApiRequestError,
+    AimlApiServerError,
+    AimlApiTimeoutError,
+)
+
+DEFAULT_BASE_URL = "https://api.aimlapi.com"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 3
+#: First retry waits about this long; each next one twice as long, up to RETRY_BACKOFF_CAP.
+DEFAULT_RETRY_BACKOFF = 1.0
+RETRY_BACKOFF_CAP = 30.0
+#: A Retry-After longer than this is not slept through inside one call: the error is raised so
+#: Airflow's own retries (or the sensor's next poke) take over instead of holding a worker.
+MAX_RETRY_AFTER = 120.0
+USER_AGENT = f"airflow-provider-aimlapi/{__version__}"
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything needed to call the API, read from one Airflow connection.
+
+    :param conn_id: The Airflow connection id, for messages.
+    :param base_url: The API root, without a trailing slash or ``/v1``.
+    :param api_key: The key; never printed (excluded from ``repr``).
+    :param connect_timeout: Seconds to wait for a TCP/TLS connection.
+    :param read_timeout: Seconds to wait for an answer.
+    :param max_retries: How many times a transient failure is retried within one call.
+    """
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    def url(self, path: str) -> str:
+        """Return the absolute URL of an API path such as ``/v2/billing``."""
+        return self.base_url + path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers of every request: auth, JSON, and who we are."""
+        return {
+            "Authorization": f"Bearer {self.api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+
+    @property
+    def account_key(self) -> tuple[str, str]:
+        """Identify the account (base URL and a digest of the key) without holding the key itself."""
+        return (self.base_url, hashlib.sha256(self.api_key.encode()).hexdigest())
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from text that came from elsewhere (a server message, a library error)."""
+        return text.replace(self.api_key, "***") if self.api_key else text
+
+
+class ConnectionFields(Protocol):
+    """The fields of an Airflow connection that the provider reads."""
+
+    host: str | None
+    schema: str | None
+    port: int | None
+    password: str | None
+
+
+def settings_from_connection(
+    conn_id: str,
+    conn: ConnectionFields,
+    extra: Mapping[str, Any],
+    *,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> ApiSettings:
+    """Build and validate :class:`ApiSettings` from an Airflow connection.
+
+    The password is the API key. The host is a base URL, or a bare host name used with the
+    schema (``http``/``https``) and port; empty means the default. Constructor arguments
+    (``timeout``, ``max_retries``) override the connection's extras.
+
+    :param conn_id: The connection id, named in every error.
+    :param conn: The connection.
+    :param extra: The connection's extra fields as a dict (``timeout``, ``max_retries``).
+    :param timeout: Read timeout in seconds, overriding the extra.
+    :param max_retries: Retries of transient failures, overriding the extra.
+    """
+    password, host, schema, port = conn.password, conn.host, conn.schema, conn.port
+    api_key = (password or "").strip()
+    if not api_key:
+        raise AimlApiConfigError(
+            f"Connection '{conn_id}' has no API key: put your AIML API key in its password field.",
+            conn_id=conn_id,
+        )
+    if any(ch.isspace() for ch in api_key):
+        raise AimlApiConfigError(
+            f"Connection '{conn_id}' has an API key with white space inside it; paste the key again.",
+            conn_id=conn_id,
+        )
+    base_url = _base_url(conn_id, host, schema, port)
+    if timeout is None:
+        timeout = _extra(extra, "timeout")
+    read_timeout = _positive_seconds(conn_id, "timeout", timeout, DEFAULT_READ_TIMEOUT)
+    if max_retries is None:
+        max_retries = _extra(extra, "max_retries")
+    retries = _retry_count(conn_id, max_retries)
+    return ApiSettings(
+        conn_id=conn_id,
+        base_url=base_url,
+        api_key=api_key,
+        connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, read_timeout),
+        read_timeout=read_timeout,
+        max_retries=retries,
+    )
+
+
+def _extra(extra: Mapping[str, Any], name: str) -> Any:
+    # Connections saved by the pre-3.0 form carry prefixed names.
+    value = extra.get(name)
+    return extra.get(f"extra__aimlapi__{name}") if value in (None, "") else value
+
+
+def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | None) -> str:
+    raw = (host or "").strip()
+    if not raw:
+        return DEFAULT_BASE_URL
+    if "://" not in raw:
+        scheme = (schema or "https").strip().lower()
+        raw = f"{scheme}://{raw}"
+    try:
+        parts = urlsplit(raw)
+        url_port = parts.port
+    except ValueError as err:
+        raise AimlApiConfigError(
+            f"Connection '{conn_id}' has an invalid host {host!r}: {err}", conn_id=conn_id
+        ) from None
+    if parts.scheme not in ("http", "https"):
+        raise AimlApiConfigError(
+            f"Connection '{conn_id}' has host/schema with scheme {parts.scheme!r}; use http or https.",
+            conn_id=conn_id,
+        )
+    if not parts.hostname:
+        raise AimlApiConfigError(f"Connection '{conn_id}' has no host name in {host!r}.", conn_id=conn_id)
+    if parts.query or parts.fragment:
+        raise AimlApiConfigError(
+            f"Connection '{conn_id}' host {host!r} must not have a query or fragment.", conn_id=conn_id
+        )
+    netloc = parts.netloc
+    if port and url_port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/")
+    # People paste the OpenAI-compatible base URL; the billing paths are absolute, next to /v1.
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def _positive_seconds(conn_id: str, name: str, value: Any, default: float) -> float:
+    if value is None or value == "":
+        return default
+    number = _as_number(value)
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise AimlApiConfigError(
+            f"Connection '{conn_id}' extra '{name}' must be a positive number of seconds, got {value!r}.",
+            conn_id=conn_id,
+        )
+    return number
+
+
+def _retry_count(conn_id: str, value: Any) -> int:
+    if value is None or value == "":
+        return DEFAULT_MAX_RETRIES
+    number = _as_number(value)
+    if number is None or not number.is_integer() or number < 0:
+        raise AimlApiConfigError(
+            f"Connection '{conn_id}' extra 'max_retries' must be a whole number >= 0, got {value!r}.",
+            conn_id=conn_id,
+        )
+    return int(number)
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def coerce_min_balance(value: Any, *, owner: str) -> float:
+    """Validate a required minimum balance: a finite, non-negative number of USD.
+
+    Templated values arrive as strings, so numeric strings are accepted.
+
+    :param value: The value to check.
+    :param owner: Who holds the parameter (e.g. the task id), named in the error.
+    """
+    number = _as_number(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise AimlApiConfigError(f"{owner}: min_balance must be a finite number of USD >= 0, got {value!r}.")
+    return number
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def describe_error_body(body: str) -> tuple[str, str | None]:
+    """Pull a human message and the ``requestId`` out of an error body of any shape.
+
+    Handles both documented shapes (``{message, requestId, ...}`` and problem+json
+    ``{title, message, requestId, error: {...}}``) and non-JSON bodies such as a proxy's HTML page.
+
+    :param body: The response body as text.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        request_id = data.get("requestId")
+        message = data.get("message")
+        nested = data.get("error")
+        if not isinstance(message, str) and isinstance(nested, dict):
+            message = nested.get("message")
+        if not isinstance(message, str):
+            message = data.get("title")
+        return (
+            message.strip() if isinstance(message, str) else "",
+            str(request_id) if isinstance(request_id, (str, int)) else None,
+        )
+    title = _TITLE.search(body)
+    text = title.group(1) if title else _TAG.sub(" ", body)
+    return " ".join(text.split())[:200], None
+
+
+def error_for_status(
+    settings: ApiSettings, endpoint: str, status: int, headers: Mapping[str, str], body: str
+) -> AimlApiError:
+    """Turn a non-200 answer into the matching provider error.
+
+    :param settings: The settings in use (for the connection id and redaction).
+    :param endpoint: The API path that was called.
+    :param status: The HTTP status.
+    :param headers: The response headers (for ``Retry-After``).
+    :param body: The response body as text.
+    """
+    message, request_id = describe_error_body(body)
+    message = settings.redact(message)
+    text = f"AIML API {endpoint} answered HTTP {status}"
+    if message:
+        text += f": {message}"
+    if request_id:
+        text += f" (requestId {request_id})"
+    text += f" [connection '{settings.conn_id}']"
+    info: dict[str, Any] = {
+        "http_status": status,
+        "request_id": request_id,
+        "endpoint": endpoint,
+        "conn_id": settings.conn_id,
+    }
+    if status == 401:
+        return AimlApiAuthError(f"{text}. Check the API key in connection '{settings.conn_id}'.", **info)
+    if status == 403:
+        if "credit" in message.lower():
+            return AimlApiInsufficientCreditsError(text, **info)
+        return AimlApiAuthError(f"{text}. The key is valid but not allowed to do this.", **info)
+    if status == 429:
+        return AimlApiRateLimitError(text, retry_after=parse_retry_after(headers), **info)
+    if status >= 500:
+        return AimlApiServerError(text, **info)
+    if status == 404:
+        text += f"; is the base URL {settings.base_url!r} right?"
+    return AimlApiRequestError(text, **info)
+
+
+def transport_error(
+    settings: ApiSettings, endpoint: str, cause: BaseException, *, timed_out: bool
+) -> AimlApiConnectionError:
+    """Describe a call that got no HTTP answer: a timeout, a refused or dropped connection.
+
+    :param settings: The settings in use (for the connection id, base URL and redaction).
+    :param endpoint: The API path that was called.
+    :param cause: The HTTP library's exception; its text is kept, with the key redacted.
+    :param timed_out: Whether the call timed out (rather than failing to connect or being dropped).
+    """
+    detail = settings.redact(str(cause) or type(cause).__name__)
+    where = f"[connection '{settings.conn_id}']"
+    if timed_out:
+        return AimlApiTimeoutError(
+            f"AIML API {endpoint} did not answer within {settings.read_timeout:g} s {where}: {detail}",
+            endpoint=endpoint,
+            conn_id=settings.conn_id,
+        )
+    return AimlApiConnectionError(
+        f"AIML API {endpoint} could not be reached at {settings.base_url} {where}: {detail}",
+        endpoint=endpoint,
+        conn_id=settings.conn_id,
+    )
+
+
+def parse_retry_after(headers: Mapping[str, str], now: Callable[[], float] | None = None) -> float | None:
+    """Read ``Retry-After`` (seconds or an HTTP date) as seconds from now; ``None`` if absent or invalid.
+
+    :param headers: The response headers (a case-insensitive mapping).
+    :param now: Clock returning epoch seconds, for tests; defaults to ``time.time``.
+    """
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (now or time.time)()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    retry_after: float | None = None,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait before retry number ``attempt + 1``: exponential backoff with jitter.
+
+    "Equal jitter": half of the exponential step is fixed, half random, so many clients that
+    failed together spread out but none retries at once. A ``Retry-After`` sent by the API wins
+    when it asks for longer.
+
+    :param attempt: How many retries came before this one (0 for the first).
+    :param base: The first step, in seconds.
+    :param cap: The largest step, in seconds.
+    :param retry_after: What the API's ``Retry-After`` asked for, if anything.
+    :param rng: Random source in [0, 1), for tests.
+    """
+    step = min(cap, base * (2.0**attempt))
+    delay = step / 2 + rng() * step / 2
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay

@@ -1,0 +1,206 @@
+"""Hook for the AIML API billing endpoints."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import requests
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from airflow_aimlapi import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_aimlapi._protocol import (
+    DEFAULT_RETRY_BACKOFF,
+    MAX_RETRY_AFTER,
+    RETRY_BACKOFF_CAP,
+    ApiSettings,
+    backoff_delay,
+    error_for_status,
+    settings_from_connection,
+    transport_error,
+)
+from airflow_aimlapi.exceptions import AimlApiError, AimlApiRateLimitError
+from airflow_aimlapi.records import (
+    BALANCE,
+    BILLING_DETAIL,
+    LEGACY_BALANCE,
+    Balance,
+    BillingDetail,
+    Endpoint,
+    LegacyBalance,
+    RecordT,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class AimlApiHook(BaseHook):
+    """Talk to the AIML API billing endpoints with the key from an Airflow connection.
+
+    The connection's password is the API key. Its host is an optional base URL (default
+    ``https://api.aimlapi.com``; the OpenAI-style ``.../v1`` is accepted too). Its extras may set
+    ``timeout`` (seconds) and ``max_retries``.
+
+    One ``requests.Session`` is kept per hook and reused by every call. Each call has a timeout
+    (10 s to connect, 30 s to read by default) and retries 429, 5xx, timeouts and dropped
+    connections up to ``max_retries`` times with exponential backoff and jitter, honouring a
+    ``Retry-After`` the API sends. Other 4xx answers are not retried; 401/403 raise
+    :class:`~airflow_aimlapi.exceptions.AimlApiAuthError`, which fails a task without retries.
+
+    :param aimlapi_conn_id: The Airflow connection to use.
+    :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
+    :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
+    :param retry_backoff: Seconds before the first retry; each next retry waits about twice as long.
+    """
+
+    conn_name_attr = "aimlapi_conn_id"
+    default_conn_name = "aimlapi_default"
+    conn_type = "aimlapi"
+    hook_name = "AIML API"
+
+    def __init__(
+        self,
+        aimlapi_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
+    ) -> None:
+        super().__init__()
+        self.aimlapi_conn_id = aimlapi_conn_id
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self._sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Describe the connection form for Airflow before 3.2 (3.2+ reads ``get_provider_info()``)."""
+        return {
+            "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
+            "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+            "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Add the extra fields to the connection form for Airflow before 3.2."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        timeout, retries = CONN_FIELDS["timeout"], CONN_FIELDS["max_retries"]
+        return {
+            "timeout": StringField(
+                lazy_gettext(timeout["label"]),
+                description=timeout["description"],
+                widget=BS3TextFieldWidget(),
+            ),
+            "max_retries": IntegerField(
+                lazy_gettext(retries["label"]),
+                description=retries["description"],
+                validators=[Optional(), NumberRange(min=0)],
+                widget=BS3TextFieldWidget(),
+            ),
+        }
+
+    @cached_property
+    def settings(self) -> ApiSettings:
+        """The validated settings of the connection; the key is registered with the secret masker."""
+        conn = self.get_connection(self.aimlapi_conn_id)
+        settings = settings_from_connection(
+            self.aimlapi_conn_id, conn, conn.extra_dejson, timeout=self.timeout, max_retries=self.max_retries
+        )
+        mask_secret(settings.api_key)
+        return settings
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The one HTTP session of this hook, with the auth header set."""
+        session = requests.Session()
+        session.headers.update(self.settings.headers)
+        return session
+
+    def get_conn(self) -> requests.Session:
+        """Return the hook's ``requests.Session`` (authenticated, reused across calls)."""
+        return self.session
+
+    def close(self) -> None:
+        """Close the session's pooled connections; the hook opens a new session if used again."""
+        session = self.__dict__.pop("session", None)
+        if session is not None:
+            session.close()
+
+    def get_balance(self) -> Balance:
+        """Return the account balance in USD (``GET /v2/billing``)."""
+        return self._get(BALANCE)
+
+    def get_billing_detail(self) -> BillingDetail:
+        """Return balance, account and auto top-up settings (``GET /v2/billing/detail``)."""
+        return self._get(BILLING_DETAIL)
+
+    def get_legacy_balance(self) -> LegacyBalance:
+        """Return the legacy balance in credits (``GET /v1/billing/balance``).
+
+        Deprecated by the API itself: use :meth:`get_balance` or :meth:`get_billing_detail`.
+        """
+        from airflow.exceptions import AirflowProviderDeprecationWarning
+
+        warnings.warn(
+            "AimlApiHook.get_legacy_balance() calls /v1/billing/balance, which the AIML API will "
+            "retire; use get_balance() or get_billing_detail().",
+            AirflowProviderDeprecationWarning,
+            stacklevel=2,
+        )
+        return self._get(LEGACY_BALANCE)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Call ``/v2/billing`` once, without retries, and say whether the connection works."""
+        try:
+            balance = self._get(BALANCE, max_retries=0)
+        except AimlApiError as err:
+            return False, str(err)
+        return True, (
+            f"Connected to {self.settings.base_url}: balance {balance.current_balance} {balance.currency}."
+        )
+
+    def _get(self, endpoint: Endpoint[RecordT], max_retries: int | None = None) -> RecordT:
+        settings = self.settings
+        retries = settings.max_retries if max_retries is None else max_retries
+        attempt = 0
+        while True:
+            try:
+                return self._get_once(endpoint)
+            except AimlApiError as err:
+                if not err.retryable or attempt >= retries:
+                    raise
+                retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
+                if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+                    raise
+                delay = backoff_delay(
+                    attempt, base=self.retry_backoff, cap=RETRY_BACKOFF_CAP, retry_after=retry_after
+                )
+                self.log.warning("%s Retry %d of %d in %.1f s.", err, attempt + 1, retries, delay)
+                self._sleep(delay)
+                attempt += 1
+
+    def _get_once(self, endpoint: Endpoint[RecordT]) -> RecordT:
+        settings = self.settings
+        try:
+            response = self.session.get(
+                settings.url(endpoint.path),
+                timeout=(settings.connect_timeout, settings.read_timeout),
+            )
+        except requests.Timeout as err:
+            raise transport_error(settings, endpoint.path, err, timed_out=True) from None
+        except requests.RequestException as err:
+            raise transport_error(settings, endpoint.path, err, timed_out=False) from None
+        with response:
+            if response.status_code != 200:
+                body = response.content.decode("utf-8", errors="replace")
+                raise error_for_status(settings, endpoint.path, response.status_code, response.headers, body)
+            return endpoint.parse(response.content)

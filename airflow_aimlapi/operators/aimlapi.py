@@ -1,0 +1,67 @@
+"""Operator that pulls AIML API billing detail into XCom."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+
+class AimlApiBillingOperator(BaseOperator):
+    """Fetch the account's billing detail (``GET /v2/billing/detail``) and return it as XCom.
+
+    The returned ``return_value`` is a JSON-ready dict with the API's field names::
+
+        {"user_id": 111, "email": "user@example.com", "current_balance": 100.5, "currency": "USD",
+         "autotopup_settings": {"is_enabled": true, "threshold": 10, "amount": 50, "currency": "USD"}}
+
+    A bad key or a key without permission fails the task at once, without Airflow retries.
+
+    :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
+    :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
+    :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
+    """
+
+    template_fields: Sequence[str] = ("aimlapi_conn_id",)
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        aimlapi_conn_id: str = "aimlapi_default",
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aimlapi_conn_id = aimlapi_conn_id
+        self.timeout = timeout
+        self.max_retries = max_retries
+
+    @cached_property
+    def hook(self) -> AimlApiHook:
+        """The hook for ``aimlapi_conn_id`` (built on first use, never at DAG parse time)."""
+        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+        return AimlApiHook(self.aimlapi_conn_id, timeout=self.timeout, max_retries=self.max_retries)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Fetch the billing detail and return it (pushed to XCom as ``return_value``)."""
+        detail = self.hook.get_billing_detail()
+        topup = detail.autotopup_settings
+        self.log.info(
+            "AIML API balance: %s %s; auto top-up %s (threshold %s, amount %s).",
+            detail.current_balance,
+            detail.currency,
+            "on" if topup.is_enabled else "off",
+            topup.threshold,
+            topup.amount,
+        )
+        return detail.to_dict()

@@ -1,0 +1,441 @@
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import requests_mock as rm
+
+from airflow_aimlapi import UI_FIELD_BEHAVIOUR, get_provider_info
+from airflow_aimlapi.exceptions import (
+    AimlApiAuthError,
+    AimlApiConfigError,
+    AimlApiConnectionError,
+    AimlApiError,
+    AimlApiInsufficientCreditsError,
+    AimlApiInvalidResponseError,
+    AimlApiRateLimitError,
+    AimlApiRequestError,
+    AimlApiServerError,
+    AimlApiTimeoutError,
+)
+from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+from airflow_aimlapi.testing import documented_body
+
+KEY = "sk-unit-test-9f8e7d6c5b4a"
+BASE = "https://api.aimlapi.com"
+BALANCE_URL = f"{BASE}/v2/billing"
+
+
+def _set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "aimlapi_default", **fields: Any) -> None:
+    conn: dict[str, Any] = {"conn_type": "aimlapi", "password": KEY}
+    conn.update(fields)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+@pytest.fixture
+def conn(monkeypatch: pytest.MonkeyPatch) -> None:
+    _set_conn(monkeypatch)
+
+
+@pytest.fixture
+def api() -> Iterator[rm.Mocker]:
+    with rm.Mocker() as mocker:
+        yield mocker
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def _hook(**kwargs: Any) -> tuple[AimlApiHook, Sleeps]:
+    hook = AimlApiHook(**kwargs)
+    sleeps = Sleeps()
+    hook._sleep = sleeps
+    return hook, sleeps
+
+
+def test_class_attributes_follow_airflow_conventions() -> None:
+    assert AimlApiHook.conn_type == "aimlapi"
+    assert AimlApiHook.default_conn_name == "aimlapi_default"
+    assert AimlApiHook.conn_name_attr == "aimlapi_conn_id"
+    assert AimlApiHook.hook_name == "AIML API"
+    assert AimlApiHook().aimlapi_conn_id == "aimlapi_default"
+
+
+@pytest.mark.usefixtures("conn")
+def test_get_balance_sends_bearer_key_and_no_body(api: rm.Mocker) -> None:
+    api.get(BALANCE_URL, json=documented_body("billing-v2"))
+    balance = AimlApiHook().get_balance()
+    assert balance.current_balance == 123.45
+    request = api.request_history[0]
+    assert request.method == "GET"
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert request.headers["Accept"] == "application/json"
+    assert request.headers["User-Agent"].startswith("airflow-provider-aimlapi/")
+    assert request.body is None
+
+
+@pytest.mark.usefixtures("conn")
+def test_each_method_calls_its_endpoint(api: rm.Mocker) -> None:
+    api.get(f"{BASE}/v2/billing/detail", json=documented_body("billing-v2-detail"))
+    api.get(f"{BASE}/v1/billing/balance", json=documented_body("billing-v1-balance"))
+    hook = AimlApiHook()
+    assert hook.get_billing_detail().user_id == 111
+    with pytest.warns(DeprecationWarning, match="get_balance"):
+        assert hook.get_legacy_balance().balance == 551564495
+    assert [r.path for r in api.request_history] == ["/v2/billing/detail", "/v1/billing/balance"]
+
+
+def test_legacy_balance_warning_is_airflows_provider_deprecation_warning(
+    monkeypatch: pytest.MonkeyPatch, api: rm.Mocker
+) -> None:
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    _set_conn(monkeypatch)
+    api.get(f"{BASE}/v1/billing/balance", json=documented_body("billing-v1-balance"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        AimlApiHook().get_legacy_balance()
+    assert [type(w.message) for w in caught] == [AirflowProviderDeprecationWarning]
+    assert caught[0].filename == __file__  # points at the caller, not the hook
+
+
+@pytest.mark.usefixtures("conn")
+def test_one_session_is_reused_across_calls(api: rm.Mocker) -> None:
+    api.get(BALANCE_URL, json=documented_body("billing-v2"))
+    hook = AimlApiHook()
+    session = hook.get_conn()
+    hook.get_balance()
+    hook.get_balance()
+    assert hook.get_conn() is session
+    assert isinstance(session, requests.Session)
+    hook.close()
+    assert hook.get_conn() is not session
+
+
+@pytest.mark.usefixtures("conn")
+def test_default_timeout_is_10s_connect_30s_read(api: rm.Mocker) -> None:
+    api.get(BALANCE_URL, json=documented_body("billing-v2"))
+    AimlApiHook().get_balance()
+    assert api.request_history[0].timeout == (10.0, 30.0)
+
+
+def test_timeout_and_retries_come_from_extras_and_constructor_overrides_them(
+    monkeypatch: pytest.MonkeyPatch, api: rm.Mocker
+) -> None:
+    _set_conn(monkeypatch, extra={"timeout": "5", "max_retries": 1})
+    api.get(BALANCE_URL, status_code=503, json={"message": "down"})
+    hook, _ = _hook()
+    with pytest.raises(AimlApiServerError):
+        hook.get_balance()
+    assert api.call_count == 2  # 1 retry from the extra
+    assert api.request_history[0].timeout == (5.0, 5.0)
+
+    api.reset_mock()
+    hook, _ = _hook(timeout=12.5, max_retries=0)
+    with pytest.raises(AimlApiServerError):
+        hook.get_balance()
+    assert api.call_count == 1
+    assert api.request_history[0].timeout == (10.0, 12.5)
+
+
+@pytest.mark.usefixtures("conn")
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_transient_statuses_are_retried_with_growing_backoff_then_succeed(
+    api: rm.Mocker, status: int
+) -> None:
+    api.get(
+        BALANCE_URL,
+        [
+            {"status_code": status, "json": {"message": "busy"}},
+            {"status_code": status, "json": {"message": "busy"}},
+            {"status_code": status, "json": {"message": "busy"}},
+            {"status_code": 200, "json": documented_body("billing-v2")},
+        ],
+    )
+    hook, sleeps = _hook()
+    assert hook.get_balance().current_balance == 123.45
+    assert api.call_count == 4
+    # equal jitter: retry n waits between half and all of 2**n seconds
+    assert len(sleeps) == 3
+    for n, slept in enumerate(sleeps):
+        assert 2**n / 2 <= slept <= 2**n
+
+
+@pytest.mark.usefixtures("conn")
+def test_retries_are_bounded_by_max_retries(api: rm.Mocker) -> None:
+    api.get(BALANCE_URL, status_code=503, json={"message": "Service Unavailable", "requestId": "r-503"})
+    hook, sleeps = _hook()
+    with pytest.raises(AimlApiServerError) as info:
+        hook.get_balance()
+    assert api.call_count == 4  # the first try and max_retries=3
+    assert len(sleeps) == 3
+    assert info.value.http_status == 503
+    assert info.value.request_id == "r-503"
+    assert info.value.retryable
+
+
+@pytest.mark.usefixtures("conn")
+def test_retry_after_is_honoured(api: rm.Mocker) -> None:
+    api.get(
+        BALANCE_URL,
+        [
+            {"status_code": 429, "json": documented_body("error-429"), "headers": {"Retry-After": "7"}},
+            {"status_code": 200, "json": documented_body("billing-v2")},
+        ],
+    )
+    hook, sleeps = _hook()
+    hook.get_balance()
+    assert sleeps == [7.0]
+
+
+@pytest.mark.usefixtures("conn")
+def test_a_retry_after_too_long_to_sleep_through_raises_at_once(api: rm.Mocker) -> None:
+    api.get(BALANCE_URL, status_code=429, json=documented_body("error-429"), headers={"Retry-After": "3600"})
+    hook, sleeps = _hook()
+    with pytest.raises(AimlApiRateLimitError) as info:
+        hook.get_balance()
+    assert api.call_count == 1
+    assert sleeps == []
+    assert info.value.retry_after == 3600.0
+    # the documented 429 body has statusCode as a string; the requestId is still read
+    assert info.value.request_id == documented_body("error-429")["requestId"]
+
+
+@pytest.mark.usefixtures("conn")
+@pytest.mark.parametrize(
+    ("exc", "error"),
+    [
+        (requests.exceptions.ConnectTimeout, AimlApiTimeoutError),
+        (requests.exceptions.ReadTimeout, AimlApiTimeoutError),
+        (requests.exceptions.ConnectionError, AimlApiConnectionError),
+        (requests.exceptions.ChunkedEncodingError, AimlApiConnectionError),
+    ],
+)
+def test_network_failures_are_retried_then_raise_the_network_error(
+    api: rm.Mocker, exc: type[Exception], error: type[AimlApiError]
+) -> None:
+    api.get(BALANCE_URL, exc=exc("boom"))
+    hook, sleeps = _hook()
+    with pytest.raises(error) as info:
+        hook.get_balance()
+    assert api.call_count == 4
+    assert len(sleeps) == 3
+    assert "/v2/billing" in str(info.value)
+    assert "aimlapi_default" in str(info.value)
+
+
+@pytest.mark.usefixtures("conn")
+def test_dropped_connection_then_success(api: rm.Mocker) -> None:
+    api.get(
+        BALANCE_URL,
+        [{"exc": requests.exceptions.ConnectionError("reset")}, {"json": documented_body("billing-v2")}],
+    )
+    hook, sleeps = _hook()
+    assert hook.get_balance().currency == "USD"
+    assert len(sleeps) == 1
+
+
+@pytest.mark.usefixtures("conn")
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (401, documented_body("error-401-problem"), AimlApiAuthError),
+        (
+            403,
+            {**documented_body("error-403"), "message": "Management keys cannot call this route"},
+            AimlApiAuthError,
+        ),
+        (403, documented_body("error-403"), AimlApiInsufficientCreditsError),
+        (400, {"message": "Bad request"}, AimlApiRequestError),
+        (404, {"message": "Cannot GET /v2/billing"}, AimlApiRequestError),
+    ],
+)
+def test_other_4xx_are_not_retried(
+    api: rm.Mocker, status: int, body: dict[str, Any], error: type[AimlApiError]
+) -> None:
+    api.get(BALANCE_URL, status_code=status, json=body)
+    hook, sleeps = _hook()
+    with pytest.raises(error) as info:
+        hook.get_balance()
+    assert type(info.value) is error
+    assert api.call_count == 1
+    assert sleeps == []
+    assert info.value.http_status == status
+    assert info.value.request_id == body.get("requestId")
+    assert not info.value.retryable
+
+
+@pytest.mark.usefixtures("conn")
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failures_fail_the_task_without_airflow_retries(api: rm.Mocker, status: int) -> None:
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    api.get(BALANCE_URL, status_code=status, json=documented_body("error-401-problem"))
+    with pytest.raises(AirflowFailException) as info:
+        AimlApiHook().get_balance()
+    assert isinstance(info.value, AimlApiAuthError)
+    assert f"HTTP {status}" in str(info.value)
+    assert "aimlapi_default" in str(info.value)
+
+
+@pytest.mark.usefixtures("conn")
+def test_error_messages_carry_the_apis_words_and_request_id(api: rm.Mocker) -> None:
+    body = documented_body("error-401-problem")
+    api.get(BALANCE_URL, status_code=401, json=body)
+    with pytest.raises(AimlApiAuthError) as info:
+        AimlApiHook().get_balance()
+    assert body["message"] in str(info.value)
+    assert body["requestId"] in str(info.value)
+
+
+@pytest.mark.usefixtures("conn")
+def test_proxy_html_error_page_is_summarised(api: rm.Mocker) -> None:
+    html = "<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1>nginx</body></html>"
+    api.get(BALANCE_URL, status_code=502, text=html, headers={"Content-Type": "text/html"})
+    hook, _ = _hook(max_retries=0)
+    with pytest.raises(AimlApiServerError) as info:
+        hook.get_balance()
+    assert "502 Bad Gateway" in str(info.value)
+    assert info.value.request_id is None
+
+
+@pytest.mark.usefixtures("conn")
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("<html>oops</html>", ["not JSON"]),
+        ('{"current_balance": NaN, "currency": "USD"}', ["NaN"]),
+        ('{"current_balance": "1", "currency": "USD"}', ["'current_balance'"]),
+        ('{"current_balance": 1, "currency": "EUR"}', ["'currency'", "EUR"]),
+        ('{"current_balance": 1}', ["'currency'", "missing"]),
+    ],
+)
+def test_malformed_200_raises_invalid_response_not_keyerror(
+    api: rm.Mocker, text: str, words: list[str]
+) -> None:
+    api.get(BALANCE_URL, text=text)
+    hook, sleeps = _hook()
+    with pytest.raises(AimlApiInvalidResponseError) as info:
+        hook.get_balance()
+    assert "/v2/billing" in str(info.value)
+    for word in words:
+        assert word in str(info.value)
+    assert api.call_count == 1
+    assert sleeps == []
+
+
+def test_connection_without_key_errors_naming_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BILLING_PROD", json.dumps({"conn_type": "aimlapi", "host": BASE}))
+    with pytest.raises(AimlApiConfigError, match=r"'billing_prod'.*password"):
+        AimlApiHook("billing_prod").get_balance()
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"extra": {"timeout": "soon"}}, ["'timeout'", "'soon'"]),
+        ({"extra": {"timeout": -1}}, ["'timeout'"]),
+        ({"extra": {"max_retries": 1.5}}, ["'max_retries'"]),
+        ({"extra": {"max_retries": "many"}}, ["'max_retries'", "'many'"]),
+        ({"host": "ftp://api.aimlapi.com"}, ["scheme", "'ftp'"]),
+        ({"host": "https://api.aimlapi.com/?x=1"}, ["query"]),
+    ],
+)
+def test_bad_connection_fields_error_naming_connection_and_field(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any], words: list[str]
+) -> None:
+    _set_conn(monkeypatch, "aimlapi_bad", **fields)
+    with pytest.raises(AimlApiConfigError) as info:
+        AimlApiHook("aimlapi_bad").get_balance()
+    assert "'aimlapi_bad'" in str(info.value)
+    for word in words:
+        assert word in str(info.value)
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "url"),
+    [
+        ({}, "https://api.aimlapi.com/v2/billing"),
+        ({"host": "https://api.aimlapi.com/v1"}, "https://api.aimlapi.com/v2/billing"),
+        ({"host": "https://api.aimlapi.com/v1/"}, "https://api.aimlapi.com/v2/billing"),
+        ({"host": "api.aimlapi.com"}, "https://api.aimlapi.com/v2/billing"),
+        ({"host": "proxy.internal", "schema": "http", "port": 8080}, "http://proxy.internal:8080/v2/billing"),
+        ({"host": "https://gw.corp/aimlapi/"}, "https://gw.corp/aimlapi/v2/billing"),
+    ],
+)
+def test_base_url_forms(
+    monkeypatch: pytest.MonkeyPatch, api: rm.Mocker, fields: dict[str, Any], url: str
+) -> None:
+    _set_conn(monkeypatch, **fields)
+    api.get(url, json=documented_body("billing-v2"))
+    AimlApiHook().get_balance()
+    assert api.request_history[0].url == url
+
+
+def test_uri_connection_form(monkeypatch: pytest.MonkeyPatch, api: rm.Mocker) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_DEFAULT", f"aimlapi://:{KEY}@")
+    api.get(BALANCE_URL, json=documented_body("billing-v2"))
+    AimlApiHook().get_balance()
+    assert api.request_history[0].headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_test_connection_reports_success_and_the_apis_reason(
+    monkeypatch: pytest.MonkeyPatch, api: rm.Mocker
+) -> None:
+    _set_conn(monkeypatch)
+    api.get(BALANCE_URL, json=documented_body("billing-v2"))
+    ok, message = AimlApiHook().test_connection()
+    assert ok
+    assert "123.45" in message
+
+    api.get(BALANCE_URL, status_code=503, json={"message": "maintenance"})
+    ok, message = AimlApiHook().test_connection()
+    assert not ok
+    assert "maintenance" in message
+    assert api.call_count == 2  # no retries when testing a connection
+
+
+def test_the_key_never_appears_in_messages_or_logs(
+    monkeypatch: pytest.MonkeyPatch,
+    api: rm.Mocker,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _set_conn(monkeypatch)
+    echoing = {"message": f"invalid key {KEY}", "requestId": "r1"}
+    api.get(
+        BALANCE_URL,
+        [
+            {"status_code": 503, "json": echoing},
+            {"exc": requests.exceptions.ConnectionError(f"proxy said Bearer {KEY}")},
+            {"status_code": 401, "json": echoing},
+        ],
+    )
+    hook, _ = _hook()
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(AimlApiAuthError) as info:
+        hook.get_balance()
+    assert KEY not in str(info.value)
+    assert KEY not in repr(info.value.to_dict())
+    # Airflow 3.3 logs through structlog to stdout; older releases through stdlib logging.
+    out = capsys.readouterr()
+    logged = caplog.text + out.out + out.err
+    assert "Retry 2 of 3" in logged  # the retries were logged, without the key
+    assert KEY not in logged
+    assert KEY not in repr(hook.settings)
+
+
+def test_ui_field_behaviour_matches_provider_info() -> None:
+    behaviour = AimlApiHook.get_ui_field_behaviour()
+    conn_type = get_provider_info()["connection-types"][0]
+    assert behaviour["hidden_fields"] == conn_type["ui-field-behaviour"]["hidden-fields"]
+    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
+    assert behaviour["placeholders"] == UI_FIELD_BEHAVIOUR["placeholders"]

@@ -19,7 +19,6 @@ import httpx
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_aimlapi._protocol import (
-    RETRY_BACKOFF_CAP,
     ApiSettings,
     backoff_delay,
     coerce_min_balance,
@@ -30,7 +29,10 @@ from airflow_aimlapi._protocol import (
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiInsufficientCreditsError, AimlApiRateLimitError
 from airflow_aimlapi.records import BALANCE, Balance
 
-#: Longest pause between polls after repeated transient failures (seconds).
+#: Shortest and longest pause after a transient failure (seconds). The floor keeps a trigger with a
+#: tiny poll interval from hammering a failing API (HttpSensorTrigger's hot loop); the pause then
+#: doubles with each consecutive failure, up to the cap.
+MIN_ERROR_BACKOFF = 1.0
 MAX_ERROR_BACKOFF = 15 * 60.0
 
 
@@ -99,8 +101,8 @@ class SharedBalancePoller:
             retry_after = outcome.retry_after if isinstance(outcome, AimlApiRateLimitError) else None
             delay = backoff_delay(
                 self._failures,
-                base=max(self.max_age, 1.0),
-                cap=max(MAX_ERROR_BACKOFF, RETRY_BACKOFF_CAP),
+                base=max(self.max_age, MIN_ERROR_BACKOFF),
+                cap=MAX_ERROR_BACKOFF,
                 retry_after=retry_after,
             )
             self._failures += 1

@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from airflow_aimlapi.testing import FakeAimlApi, documented_body
+from airflow_aimlapi.triggers import aimlapi as trigger_module
+from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceTrigger, active_pollers
+
+
+@pytest.fixture(autouse=True)
+def fast_error_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trigger_module, "MIN_ERROR_BACKOFF", 0.01)
+
+
+async def _events(trigger: AimlApiBalanceTrigger) -> list[dict[str, Any]]:
+    return [event.payload async for event in trigger.run()]
+
+
+def _run(coro: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(coro())
+
+
+async def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def test_fires_one_success_event_with_the_balance(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(80.0)
+    events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05)))
+    assert events == [
+        {
+            "status": "success",
+            "message": "AIML API balance 80.0 USD >= 50.0: done.",
+            "balance": {"current_balance": 80.0, "currency": "USD"},
+        }
+    ]
+
+
+def test_keeps_polling_until_the_balance_is_topped_up(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(0.0)
+
+    async def scenario() -> list[dict[str, Any]]:
+        task = asyncio.ensure_future(
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05))
+        )
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 3)
+        aimlapi_fake.top_up(60.0)
+        return await task
+
+    events = _run(scenario)
+    assert [e["status"] for e in events] == ["success"]
+    assert events[0]["balance"]["current_balance"] == 60.0
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_type"),
+    [
+        (401, None, "AimlApiAuthError"),
+        (403, {"message": "Management keys cannot use this route"}, "AimlApiAuthError"),
+        (200, "<html>maintenance</html>", "AimlApiInvalidResponseError"),
+        (404, None, "AimlApiRequestError"),
+    ],
+)
+def test_permanent_failures_fire_one_error_event(
+    aimlapi_fake: FakeAimlApi, status: int, body: Any, error_type: str
+) -> None:
+    aimlapi_fake.fail_next(status, body)
+    events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05)))
+    assert len(events) == 1
+    assert events[0]["status"] == "error"
+    assert events[0]["error_type"] == error_type
+    assert events[0]["endpoint"] == "/v2/billing"
+    assert "/v2/billing" in events[0]["message"]
+    json.dumps(events[0])
+
+
+def test_bad_key_error_event_never_holds_the_key(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_DEFAULT", aimlapi_fake.connection_json(api_key="sk-wrong-0000"))
+    events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_default", 50)))
+    assert events[0]["error_type"] == "AimlApiAuthError"
+    assert events[0]["http_status"] == 401
+    assert events[0]["request_id"]
+    assert "sk-wrong-0000" not in json.dumps(events)
+
+
+def test_connection_without_key_fires_an_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_NOKEY", json.dumps({"conn_type": "aimlapi"}))
+    events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_nokey", 50)))
+    assert events[0]["error_type"] == "AimlApiConfigError"
+    assert "'aimlapi_nokey'" in events[0]["message"]
+
+
+def test_transient_failures_are_waited_out_then_success(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(70.0)
+    aimlapi_fake.fail_next(503)
+    aimlapi_fake.fail_next(429, documented_body("error-429"))
+    aimlapi_fake.drop_next()
+    events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.01)))
+    assert [e["status"] for e in events] == ["success"]
+    assert aimlapi_fake.request_count() == 4
+
+
+def test_out_of_credits_403_keeps_waiting(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(70.0)
+    aimlapi_fake.fail_next(403, documented_body("error-403"), times=2)
+    events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.01)))
+    assert [e["status"] for e in events] == ["success"]
+    assert aimlapi_fake.request_count() == 3
+
+
+def test_backoff_grows_and_honours_retry_after(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(0.0)
+    aimlapi_fake.fail_next(429, documented_body("error-429"), headers={"Retry-After": "30"})
+
+    async def scenario() -> float:
+        task = asyncio.ensure_future(
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.01))
+        )
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 1 and bool(active_pollers()))
+        await asyncio.sleep(0.05)
+        wait = active_pollers()[0].seconds_until_retry()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return wait
+
+    wait = _run(scenario)
+    assert 29.0 < wait <= 30.0
+    assert aimlapi_fake.request_count() == 1  # no hot loop while the API asked us to wait
+
+
+def test_cancelled_triggers_release_the_poller_and_its_client(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(0.0)
+
+    async def scenario() -> None:
+        tasks = [
+            asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05)))
+            for _ in range(3)
+        ]
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 2)
+        poller = active_pollers()[0]
+        assert len(poller.waiters) == 3
+        aimlapi_fake.delay_next(0.5)  # cancel while a request is in flight, too
+        await _wait_for(lambda: poller._inflight is not None)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert active_pollers() == []
+        assert poller.client.is_closed
+        assert poller._inflight is None
+        await asyncio.sleep(0)
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    _run(scenario)
+
+
+def test_a_cancelled_waiter_does_not_cancel_the_request_others_wait_on(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(90.0)
+    aimlapi_fake.delay_next(0.3)
+
+    async def scenario() -> list[dict[str, Any]]:
+        first = asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=5)))
+        second = asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=5)))
+        await _wait_for(lambda: aimlapi_fake.request_count() == 1)
+        first.cancel()
+        return await second
+
+    events = _run(scenario)
+    assert events[0]["status"] == "success"
+    assert aimlapi_fake.request_count() == 1
+
+
+def test_many_triggers_on_one_account_share_one_request_per_interval(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(0.0)
+    interval = 0.2
+
+    async def scenario() -> tuple[list[list[dict[str, Any]]], float, int]:
+        loop = asyncio.get_running_loop()
+        tasks = []
+        for _ in range(50):
+            # Staggered starts: each trigger polls at its own phase, so only the shared answer
+            # (not merely joining a request in flight) can keep this at one request per interval.
+            tasks.append(
+                asyncio.ensure_future(
+                    _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=interval))
+                )
+            )
+            await asyncio.sleep(interval / 50)
+        aimlapi_fake.reset_requests()
+        started = loop.time()
+        await asyncio.sleep(5 * interval)
+        requests_while_waiting = aimlapi_fake.request_count()
+        elapsed = loop.time() - started
+        aimlapi_fake.top_up(100.0)
+        results = await asyncio.gather(*tasks)
+        assert active_pollers() == []
+        return results, elapsed, requests_while_waiting
+
+    results, elapsed, requests_while_waiting = _run(scenario)
+    assert all(events[0]["status"] == "success" for events in results)
+    assert all(len(events) == 1 for events in results)
+    # 50 triggers polling on their own would make ~50 requests per interval.
+    assert requests_while_waiting <= elapsed / interval + 2
+
+
+def test_different_accounts_get_different_pollers(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeAimlApi(api_key="a", balance=0) as one, FakeAimlApi(api_key="b", balance=0) as two:
+        monkeypatch.setenv("AIRFLOW_CONN_ONE", one.connection_json())
+        monkeypatch.setenv("AIRFLOW_CONN_TWO", two.connection_json())
+
+        async def scenario() -> int:
+            tasks = [
+                asyncio.ensure_future(_events(AimlApiBalanceTrigger(conn, 50, poll_interval=0.05)))
+                for conn in ("one", "two", "one")
+            ]
+            await _wait_for(lambda: one.request_count() >= 1 and two.request_count() >= 1)
+            count = len(active_pollers())
+            one.top_up(100)
+            two.top_up(100)
+            await asyncio.gather(*tasks)
+            return count
+
+        assert _run(scenario) == 2
+
+
+def test_answers_are_never_older_than_the_shortest_waiting_interval(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(0.0)
+
+    async def scenario() -> None:
+        slow = asyncio.ensure_future(
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=3600))
+        )
+        await _wait_for(lambda: aimlapi_fake.request_count() == 1)
+        poller = active_pollers()[0]
+        assert poller.max_age == 3600
+        fast = asyncio.ensure_future(
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05))
+        )
+        await _wait_for(lambda: len(poller.waiters) == 2)
+        assert poller.max_age == 0.05
+        # the fast waiter refreshes the answer instead of reusing the slow waiter's
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 3)
+        aimlapi_fake.top_up(100)
+        fast_events = await fast
+        assert fast_events[0]["status"] == "success"
+        assert poller.max_age == 3600
+        slow.cancel()
+        await asyncio.gather(slow, return_exceptions=True)
+
+    _run(scenario)
+
+
+def test_serialize_round_trip_is_json_safe_and_keyless(aimlapi_fake: FakeAimlApi) -> None:
+    trigger = AimlApiBalanceTrigger("aimlapi_default", "12.5", poll_interval=30, request_timeout=5)  # type: ignore[arg-type]
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_aimlapi.triggers.aimlapi.AimlApiBalanceTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs == {
+        "aimlapi_conn_id": "aimlapi_default",
+        "min_balance": 12.5,
+        "poll_interval": 30.0,
+        "request_timeout": 5,
+    }
+    assert aimlapi_fake.api_key not in json.dumps(kwargs)
+    assert AimlApiBalanceTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+def test_trigger_rejects_a_bad_min_balance() -> None:
+    from airflow_aimlapi.exceptions import AimlApiConfigError
+
+    with pytest.raises(AimlApiConfigError, match="min_balance"):
+        AimlApiBalanceTrigger("aimlapi_default", float("nan"))

@@ -1,0 +1,213 @@
+"""A throwaway Airflow for tests and demos: a temporary ``AIRFLOW_HOME`` with SQLite.
+
+Runs real Airflow commands (``airflow db migrate``, ``airflow dags test``, and long-running
+components such as the scheduler and triggerer) in subprocesses, and reads task states and XComs
+back from the sandbox's own SQLite database. Every process it starts is stopped, with its whole
+process group, when the sandbox is closed, whether the caller succeeded or failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AirflowSandbox:
+    """A temporary Airflow installation: its own ``AIRFLOW_HOME``, SQLite database and DAGs folder.
+
+    :param dags_folder: The folder of DAG files to load.
+    :param env: Extra environment for every Airflow command (connections, settings).
+    """
+
+    def __init__(self, dags_folder: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="aimlapi-airflow-"))
+        self.db_path = self.home / "airflow.db"
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+        self.env: dict[str, str] = {
+            **inherited,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(Path(dags_folder).resolve()),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self._processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+
+    @property
+    def airflow_bin(self) -> str:
+        """The ``airflow`` command of the running interpreter's environment."""
+        candidate = Path(sys.executable).parent / "airflow"
+        return str(candidate) if candidate.exists() else "airflow"
+
+    def run(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 600,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one ``airflow`` command to completion and return its output.
+
+        :param args: The command's arguments, e.g. ``("dags", "test", "my_dag")``.
+        :param env: Environment added for this command only.
+        :param timeout: Seconds before the command is killed.
+        :param check: Raise if the command exits non-zero.
+        """
+        result = subprocess.run(
+            [self.airflow_bin, *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            start_new_session=True,
+        )
+        if check and result.returncode != 0:
+            output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            raise RuntimeError(f"airflow {' '.join(args)} exited {result.returncode}:\n{output}")
+        return result
+
+    def migrate(self) -> None:
+        """Create the sandbox's database (``airflow db migrate``)."""
+        self.run("db", "migrate")
+
+    def start(self, *args: str, name: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start a long-running ``airflow`` command (scheduler, triggerer...) in its own process group.
+
+        Its output goes to ``<home>/<name>.log``. It is stopped by :meth:`close`.
+
+        :param args: The command's arguments, e.g. ``("scheduler",)``.
+        :param name: A name for its log file.
+        :param env: Environment added for this command only.
+        """
+        log = (self.home / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [self.airflow_bin, *args],
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._processes.append((process, log))
+        return process
+
+    def stop_processes(self) -> None:
+        """Stop every process started with :meth:`start`: SIGTERM, then SIGKILL after 20 s."""
+        for process, _ in self._processes:
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process, log in self._processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # The group may hold children (task supervisors) even after its leader exited.
+            _signal_group(process, signal.SIGKILL)
+            if process.poll() is None:
+                process.wait(timeout=10)
+            log.close()
+        self._processes.clear()
+
+    def close(self) -> None:
+        """Stop every started process and delete the sandbox."""
+        try:
+            self.stop_processes()
+        finally:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def __enter__(self) -> AirflowSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def logs_text(self) -> str:
+        """Everything under the sandbox's home that is a log: component logs and task logs."""
+        parts = []
+        for path in sorted(self.home.rglob("*.log")):
+            parts.append(path.read_text(errors="replace"))
+        return "\n".join(parts)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only SQL query on the sandbox's database.
+
+        :param sql: The query.
+        :param params: Its parameters.
+        """
+        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def latest_run_id(self, dag_id: str) -> str | None:
+        """Return the newest run of a DAG, or ``None``.
+
+        :param dag_id: The DAG.
+        """
+        rows = self.query("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,))
+        return str(rows[0][0]) if rows else None
+
+    def run_state(self, dag_id: str, run_id: str | None = None) -> str | None:
+        """Return the state of a DAG run (the newest by default).
+
+        :param dag_id: The DAG.
+        :param run_id: The run; defaults to the newest.
+        """
+        run_id = run_id or self.latest_run_id(dag_id)
+        rows = self.query("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", (dag_id, run_id))
+        return str(rows[0][0]) if rows else None
+
+    def task_states(self, dag_id: str, run_id: str | None = None) -> dict[str, tuple[str | None, int]]:
+        """Return ``{task_id: (state, try_number)}`` for a DAG run (the newest by default).
+
+        :param dag_id: The DAG.
+        :param run_id: The run; defaults to the newest.
+        """
+        run_id = run_id or self.latest_run_id(dag_id)
+        rows = self.query(
+            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
+            (dag_id, run_id),
+        )
+        return {str(task): (state, int(tries)) for task, state, tries in rows}
+
+    def xcom(self, dag_id: str, task_id: str, key: str = "return_value", run_id: str | None = None) -> Any:
+        """Return a task's XCom value, decoded from JSON (``None`` when absent).
+
+        :param dag_id: The DAG.
+        :param task_id: The task that pushed it.
+        :param key: The XCom key.
+        :param run_id: The run; defaults to the newest.
+        """
+        run_id = run_id or self.latest_run_id(dag_id)
+        rows = self.query(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ? AND run_id = ?",
+            (dag_id, task_id, key, run_id),
+        )
+        if not rows or rows[0][0] is None:
+            return None
+        value = rows[0][0]
+        return json.loads(value.decode() if isinstance(value, bytes) else value)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)

@@ -1,0 +1,121 @@
+"""`make demo`: the balance-gate example DAG end to end under a real, throwaway Airflow.
+
+Against the built-in fake AIML API (default): the account starts nearly empty, the fake tops it
+up while the sensor waits, the gated job runs, and the billing detail is printed from XCom. Then
+the deferrable variant runs the same way and the sensor is shown in the ``deferred`` state.
+
+With AIMLAPI_API_KEY set, the real API is used instead (AIMLAPI_MIN_BALANCE sets the required
+balance, default 0, so the gate opens at once on a funded account).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from airflow_aimlapi.testing import FakeAimlApi
+from airflow_aimlapi.testing.sandbox import AirflowSandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+GATE, DEFERRABLE = "aimlapi_balance_gate", "aimlapi_balance_gate_deferrable"
+SHOW = ("AIML API", "[DAG TEST]", "deferr", "Trigger", "Task failed", "Error", "Exception")
+
+
+def say(text: str) -> None:
+    """Print a headline."""
+    print(f"\n\033[1m== {text}\033[0m", flush=True)
+
+
+def run_dag(sandbox: AirflowSandbox, dag_id: str, conf: dict[str, float]) -> None:
+    """Run `airflow dags test`, echoing the lines that tell the story, and watch for deferral."""
+    cmd = [sandbox.airflow_bin, "dags", "test", dag_id, "-c", json.dumps(conf)]
+    seen_deferred = False
+    with subprocess.Popen(
+        cmd,
+        env=sandbox.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                if any(word in line for word in SHOW):
+                    print("   " + line.rstrip()[:220], flush=True)
+                if not seen_deferred and sandbox.latest_run_id(dag_id):
+                    state = sandbox.task_states(dag_id).get("wait_for_credits", (None, 0))[0]
+                    if state == "deferred":
+                        seen_deferred = True
+                        print(
+                            "   >>> wait_for_credits is DEFERRED: no worker slot is held; "
+                            "the trigger polls the balance in the triggerer",
+                            flush=True,
+                        )
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    states = sandbox.task_states(dag_id)
+    say(
+        f"{dag_id}: run {sandbox.run_state(dag_id)}; tasks "
+        + ", ".join(f"{t}={s}" for t, (s, _) in sorted(states.items()))
+    )
+    detail = sandbox.xcom(dag_id, "billing_after")
+    print("Billing detail from XCom (billing_after.return_value):")
+    print(json.dumps(detail, indent=2))
+    if sandbox.run_state(dag_id) != "success":
+        raise SystemExit(f"{dag_id} did not succeed")
+
+
+def top_up_once_checked(fake: FakeAimlApi) -> None:
+    """Once the sensor has seen the empty account, let the balance climb 2 USD/s (someone pays)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while fake.request_count("/v2/billing") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fake.rise(per_second=2.0, until=40.0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def main() -> int:
+    """Run both balance-gate DAGs against the fake API (or the real one) and show the results."""
+    api_key = os.environ.get("AIMLAPI_API_KEY")
+    env = {"AIMLAPI_POKE_INTERVAL": "2"}
+    fake = None
+    if api_key:
+        min_balance = float(os.environ.get("AIMLAPI_MIN_BALANCE", "0"))
+        env["AIRFLOW_CONN_AIMLAPI_DEFAULT"] = json.dumps({"conn_type": "aimlapi", "password": api_key})
+        say(f"Using the real AIML API (https://api.aimlapi.com), min_balance {min_balance} USD")
+    else:
+        min_balance = 10.0
+        fake = FakeAimlApi(balance=2.0).start()
+        env["AIRFLOW_CONN_AIMLAPI_DEFAULT"] = fake.connection_json()
+        say(f"Using the built-in fake AIML API at {fake.url} (set AIMLAPI_API_KEY to use the real one)")
+    try:
+        with AirflowSandbox(ROOT / "example_dags", env=env) as sandbox:
+            say(f"Creating a throwaway Airflow (SQLite) in {sandbox.home}")
+            sandbox.migrate()
+            for dag_id in (GATE, DEFERRABLE):
+                if fake is not None:
+                    fake.set_balance(2.0)
+                    fake.reset_requests()
+                    top_up_once_checked(fake)
+                    say(f"{dag_id}: balance 2.0 USD, gate at {min_balance} USD; top-up after 1st check")
+                started = time.monotonic()
+                run_dag(sandbox, dag_id, {"min_balance": min_balance})
+                print(f"({time.monotonic() - started:.0f} s)")
+    finally:
+        if fake is not None:
+            fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -48,15 +47,13 @@ def run_dag(sandbox: AirflowSandbox, dag_id: str, conf: dict[str, float]) -> Non
             for line in proc.stdout:
                 if any(word in line for word in SHOW):
                     print("   " + line.rstrip()[:220], flush=True)
-                if not seen_deferred and sandbox.latest_run_id(dag_id):
-                    state = sandbox.task_states(dag_id).get("wait_for_credits", (None, 0))[0]
-                    if state == "deferred":
-                        seen_deferred = True
-                        print(
-                            "   >>> wait_for_credits is DEFERRED: no worker slot is held; "
-                            "the trigger polls the balance in the triggerer",
-                            flush=True,
-                        )
+                if not seen_deferred and "Pausing task as DEFERRED" in line:
+                    seen_deferred = True
+                    print(
+                        "   >>> wait_for_credits is DEFERRED: it holds no worker slot; "
+                        "the trigger polls the balance in the triggerer",
+                        flush=True,
+                    )
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -70,18 +67,6 @@ def run_dag(sandbox: AirflowSandbox, dag_id: str, conf: dict[str, float]) -> Non
     print(json.dumps(detail, indent=2))
     if sandbox.run_state(dag_id) != "success":
         raise SystemExit(f"{dag_id} did not succeed")
-
-
-def top_up_once_checked(fake: FakeAimlApi) -> None:
-    """Once the sensor has seen the empty account, let the balance climb 2 USD/s (someone pays)."""
-
-    def watch() -> None:
-        deadline = time.monotonic() + 120
-        while fake.request_count("/v2/billing") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        fake.rise(per_second=2.0, until=40.0)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def main() -> int:
@@ -106,7 +91,7 @@ def main() -> int:
                 if fake is not None:
                     fake.set_balance(2.0)
                     fake.reset_requests()
-                    top_up_once_checked(fake)
+                    fake.rise(per_second=2.0, until=40.0, after_requests=1)
                     say(f"{dag_id}: balance 2.0 USD, gate at {min_balance} USD; top-up after 1st check")
                 started = time.monotonic()
                 run_dag(sandbox, dag_id, {"min_balance": min_balance})

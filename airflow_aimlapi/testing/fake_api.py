@@ -70,6 +70,7 @@ class _State:
     rise_per_second: float = 0.0
     rise_until: float | None = None
     rise_since: float = field(default_factory=time.monotonic)
+    pending_rise: tuple[int, float] | None = None
     failures: deque[_Failure] = field(default_factory=deque)
     requests: list[RecordedRequest] = field(default_factory=list)
 
@@ -194,6 +195,7 @@ class FakeAimlApi:
         with self._lock:
             self._state.balance = balance
             self._state.rise_per_second = 0.0
+            self._state.pending_rise = None
             self._state.rise_since = time.monotonic()
 
     def top_up(self, amount: float) -> float:
@@ -206,17 +208,34 @@ class FakeAimlApi:
             self._state.rise_since = time.monotonic()
             return self._state.balance
 
-    def rise(self, per_second: float, until: float | None = None) -> None:
-        """Let the balance climb steadily from now on, as if someone were topping it up.
+    def rise(self, per_second: float, until: float | None = None, *, after_requests: int = 0) -> None:
+        """Let the balance climb steadily, as if someone were topping it up.
 
         :param per_second: USD added per second.
         :param until: Stop rising at this balance; ``None`` rises for ever.
+        :param after_requests: Start only once this many more balance requests have been answered
+            (``1``: after a sensor has seen the low balance once); ``0`` starts now.
         """
         with self._lock:
             self._state.balance = self._balance_now()
             self._state.rise_since = time.monotonic()
-            self._state.rise_per_second = per_second
+            self._state.rise_per_second = 0.0 if after_requests else per_second
             self._state.rise_until = until
+            self._state.pending_rise = (after_requests, per_second) if after_requests else None
+
+    def _count_balance_request(self) -> None:
+        with self._lock:
+            pending = self._state.pending_rise
+            if pending is None:
+                return
+            left, per_second = pending
+            if left <= 1:
+                self._state.balance = self._balance_now()
+                self._state.rise_since = time.monotonic()
+                self._state.rise_per_second = per_second
+                self._state.pending_rise = None
+            else:
+                self._state.pending_rise = (left - 1, per_second)
 
     def _balance_now(self) -> float:
         s = self._state
@@ -396,6 +415,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, body = self.api._answer(path)
             self._send(status, json.dumps(body))
+            if path in (BALANCE_PATH, LEGACY_BALANCE_PATH, BILLING_DETAIL_PATH):
+                self.api._count_balance_request()
 
     def _send(
         self,

@@ -35,6 +35,17 @@ def test_balance_can_be_set_topped_up_and_rise_until_a_cap() -> None:
         assert api.balance == 20.0
 
 
+def test_rise_can_wait_for_the_first_balance_check() -> None:
+    with FakeAimlApi(api_key="k", balance=1.0) as api:
+        api.rise(per_second=1000.0, until=30.0, after_requests=1)
+        time.sleep(0.05)
+        assert api.balance == 1.0  # nobody looked yet: no rise
+        auth = {"Authorization": "Bearer k"}
+        assert requests.get(f"{api.url}/v2/billing", headers=auth, timeout=5).json()["current_balance"] == 1.0
+        time.sleep(0.05)
+        assert api.balance == 30.0
+
+
 def test_injected_failures_apply_in_order_and_per_path() -> None:
     with FakeAimlApi(api_key="k") as api:
         auth = {"Authorization": "Bearer k"}

@@ -1,0 +1,117 @@
+"""End to end: the deferrable balance gate under a real scheduler, triggerer, dag-processor and
+api-server (LocalExecutor, SQLite in a temporary AIRFLOW_HOME), against the fake API.
+
+Run alone with ``pytest -m e2e``. Every process started here is stopped by the sandbox fixture,
+on success and on failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_aimlapi.testing import FakeAimlApi
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG = "aimlapi_balance_gate_deferrable"
+KEY = "sk-e2e-secret-31415926"
+POKE_INTERVAL = 2.0
+RUNS = 3
+
+
+def _wait(what: str, condition: Callable[[], bool], sandbox: AirflowSandbox, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for process, _ in sandbox._processes:
+            if process.poll() is not None:
+                raise AssertionError(f"an Airflow component exited ({process.args}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{sandbox.logs_text()[-6000:]}")
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAimlApi]:
+    with FakeAimlApi(api_key=KEY, balance=2.0) as api:
+        yield api
+
+
+@pytest.fixture
+def airflow(fake: FakeAimlApi) -> Iterator[AirflowSandbox]:
+    port = free_port()
+    env = {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-jwt-secret-not-for-production",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIMLAPI_POKE_INTERVAL": str(POKE_INTERVAL),
+        "AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json(),
+    }
+    with AirflowSandbox(ROOT / "example_dags", env=env) as sandbox:
+        sandbox.migrate()
+        sandbox.start("api-server", "--port", str(port), name="api-server")
+        sandbox.start("dag-processor", name="dag-processor")
+        sandbox.start("scheduler", name="scheduler")
+        sandbox.start("triggerer", name="triggerer")
+        yield sandbox
+    # leaving the with-block stopped every component (process groups), pass or fail
+
+
+def test_deferred_sensors_share_polls_and_resume_after_top_up(
+    airflow: AirflowSandbox, fake: FakeAimlApi
+) -> None:
+    _wait(
+        "the DAG to be parsed",
+        lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", (DAG,))),
+        airflow,
+    )
+    run_ids = []
+    for n in range(RUNS):
+        airflow.run("dags", "trigger", DAG, "--run-id", f"e2e_{n}", "--conf", '{"min_balance": 10}')
+        run_ids.append(f"e2e_{n}")
+
+    def sensor_states() -> list[str | None]:
+        return [airflow.task_states(DAG, run_id).get("wait_for_credits", (None, 0))[0] for run_id in run_ids]
+
+    _wait("every sensor to be deferred", lambda: sensor_states() == ["deferred"] * RUNS, airflow)
+
+    # All three wait in one triggerer: they share one request per poll interval, not three.
+    fake.reset_requests()
+    window = 5 * POKE_INTERVAL
+    time.sleep(window)
+    polls = fake.request_count("/v2/billing")
+    assert sensor_states() == ["deferred"] * RUNS
+    assert 1 <= polls <= window / POKE_INTERVAL + 2, polls
+
+    fake.top_up(48.0)
+    _wait(
+        "every run to succeed", lambda: all(airflow.run_state(DAG, r) == "success" for r in run_ids), airflow
+    )
+
+    for run_id in run_ids:
+        states = airflow.task_states(DAG, run_id)
+        assert states["wait_for_credits"] == ("success", 1)
+        assert airflow.xcom(DAG, "wait_for_credits", run_id=run_id) == {
+            "current_balance": 50.0,
+            "currency": "USD",
+        }
+        detail = airflow.xcom(DAG, "billing_after", run_id=run_id)
+        assert detail["current_balance"] == 50.0
+        assert detail["autotopup_settings"]["currency"] == "USD"
+
+    logs = airflow.logs_text()
+    assert "AimlApiBalanceTrigger" in logs  # the triggerer ran our trigger...
+    assert KEY not in logs  # ...and no log file anywhere holds the key

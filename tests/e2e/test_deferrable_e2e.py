@@ -30,7 +30,10 @@ def _wait(what: str, condition: Callable[[], bool], sandbox: AirflowSandbox, tim
     while not condition():
         for process, _ in sandbox._processes:
             if process.poll() is not None:
-                raise AssertionError(f"an Airflow component exited ({process.args}) while waiting for {what}")
+                raise AssertionError(
+                    f"an Airflow component exited ({process.args}) while waiting for {what}\n"
+                    + sandbox.logs_text()[-6000:]
+                )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}\n{sandbox.logs_text()[-6000:]}")
         time.sleep(0.5)

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow import __version__ as airflow_version
+from packaging.version import Version
 
 from airflow_aimlapi import __version__
 from airflow_aimlapi.testing import FakeAimlApi
@@ -18,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-integration-5a4b3c2d1e"
+AIRFLOW_VERSION = Version(airflow_version)
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +37,29 @@ def fake() -> Iterator[FakeAimlApi]:
 
 
 def _json(stdout: str) -> Any:
-    # Airflow may print warnings (e.g. "Could not import graphviz") before the JSON document.
-    start = (
-        min(i for i in (stdout.find("\n["), stdout.find("\n{")) if i >= 0) + 1
-        if stdout[:1] not in "[{"
-        else 0
-    )
-    return json.loads(stdout[start:])
+    # Airflow may print warnings or log lines (which can start with "[") before the JSON document.
+    decoder = json.JSONDecoder()
+    offset = 0
+    for line in stdout.splitlines(keepends=True):
+        if line.startswith(("[", "{")):
+            try:
+                value, end = decoder.raw_decode(stdout, offset)
+            except ValueError:
+                pass
+            else:
+                if not stdout[end:].strip():
+                    return value
+        offset += len(line)
+    raise AssertionError(f"no JSON document at the end of:\n{stdout[-2000:]}")
+
+
+def _without_test_supervisor_echo(text: str) -> str:
+    # Airflow 3.0.x `dags test` runs tasks under an in-process test supervisor that logs every
+    # message body at debug level, including MaskSecret(value=...), which Airflow itself sends for
+    # every connection password it fetches. Airflow 3.3 and real (socket) supervisors do not log
+    # message bodies; the e2e test checks every log of a real scheduler and triggerer with no
+    # exclusion. Only those exact Airflow lines are dropped here.
+    return "\n".join(line for line in text.splitlines() if "MaskSecret(value=" not in line)
 
 
 def _conn(fake: FakeAimlApi, api_key: str | None = None) -> dict[str, str]:
@@ -63,15 +82,27 @@ def test_the_connection_type_and_its_form_are_registered(sandbox: AirflowSandbox
         "package_name": "airflow-provider-aimlapi",
         "hook_name": "AIML API",
     } in hooks
-    widgets = _json(sandbox.run("providers", "widgets", "-o", "json").stdout)
-    names = {
-        w["connection_parameter_name"] for w in widgets if w["package_name"] == "airflow-provider-aimlapi"
-    }
-    assert names == {"extra__aimlapi__timeout", "extra__aimlapi__max_retries"}
-    behaviours = sandbox.run("providers", "behaviours", "-o", "json").stdout
-    assert '"aimlapi"' in behaviours
     triggers = sandbox.run("providers", "triggers", "-o", "json").stdout
     assert "airflow_aimlapi.triggers.aimlapi" in triggers
+
+    widgets = _json(sandbox.run("providers", "widgets", "-o", "json").stdout)
+    behaviours = sandbox.run("providers", "behaviours", "-o", "json").stdout
+    ours = {
+        w["connection_parameter_name"] for w in widgets if w["package_name"] == "airflow-provider-aimlapi"
+    }
+    if Version("3.2") <= AIRFLOW_VERSION or _has_wtforms():
+        assert ours == {"extra__aimlapi__timeout", "extra__aimlapi__max_retries"}
+        assert '"aimlapi"' in behaviours
+    else:
+        # Before 3.2 Airflow builds forms only through WTForms (the FAB UI): without it, no
+        # provider gets form fields. Ours are then tested by the hook's unit tests.
+        assert widgets == []
+
+
+def _has_wtforms() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("wtforms") is not None
 
 
 def test_connections_test_reports_success(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
@@ -151,11 +182,11 @@ def test_deferrable_gate_defers_then_succeeds(sandbox: AirflowSandbox, fake: Fak
     result = sandbox.run("dags", "test", dag, "-c", '{"min_balance": 10}', env=_conn(fake))
     assert sandbox.run_state(dag) == "success", result.stdout[-3000:]
     out = result.stdout
-    # the sensor checked once, deferred, and the trigger did the waiting
-    assert out.index("2.0 USD < 10.0: waiting. [airflow.task.operators.airflow_aimlapi.sensors") < out.index(
-        "Pausing task as DEFERRED"
-    )
-    assert "USD < 10.0: waiting. [airflow_aimlapi.triggers.aimlapi.AimlApiBalanceTrigger]" in out
+    # The sensor checked once and deferred; the trigger did the waiting (log formats differ
+    # between Airflow releases, so only the messages are matched).
+    deferred_at = out.index("Pausing task as DEFERRED")
+    assert "2.0 USD < 10.0: waiting." in out[:deferred_at]
+    assert "USD < 10.0: waiting." in out[deferred_at:]
     assert sandbox.xcom(dag, "wait_for_credits")["current_balance"] >= 10
     assert sandbox.xcom(dag, "billing_after")["currency"] == "USD"
 
@@ -171,5 +202,5 @@ def test_wrong_key_fails_the_sensor_after_one_try(sandbox: AirflowSandbox, fake:
     assert sandbox.run_state(dag) == "failed"
     assert "AimlApiAuthError" in result.stdout + result.stderr
     assert fake.request_count() == 1
-    assert wrong not in result.stdout + result.stderr
-    assert wrong not in sandbox.logs_text()
+    assert wrong not in _without_test_supervisor_echo(result.stdout + result.stderr)
+    assert wrong not in _without_test_supervisor_echo(sandbox.logs_text())

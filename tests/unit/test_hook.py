@@ -439,3 +439,48 @@ def test_ui_field_behaviour_matches_provider_info() -> None:
     assert behaviour["hidden_fields"] == conn_type["ui-field-behaviour"]["hidden-fields"]
     assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
     assert behaviour["placeholders"] == UI_FIELD_BEHAVIOUR["placeholders"]
+
+
+def test_legacy_form_widgets_for_airflow_before_3_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Airflow < 3.2 builds the form from get_connection_form_widgets() with WTForms (FAB UI).
+    # Stand-ins record what the hook asks of those libraries.
+    import sys
+    import types
+
+    class Field:
+        def __init__(
+            self, label: str, description: str = "", validators: Any = None, widget: Any = None
+        ) -> None:
+            self.label, self.description, self.validators = label, description, validators
+
+    class StringField(Field):
+        pass
+
+    class IntegerField(Field):
+        pass
+
+    wtforms = types.ModuleType("wtforms")
+    wtforms.StringField, wtforms.IntegerField = StringField, IntegerField  # type: ignore[attr-defined]
+    validators = types.ModuleType("wtforms.validators")
+    validators.NumberRange = lambda min: ("NumberRange", min)  # type: ignore[attr-defined]
+    validators.Optional = lambda: ("Optional",)  # type: ignore[attr-defined]
+    babel = types.ModuleType("flask_babel")
+    babel.lazy_gettext = lambda text: text  # type: ignore[attr-defined]
+    widgets = types.ModuleType("flask_appbuilder.fieldwidgets")
+    widgets.BS3TextFieldWidget = lambda: "widget"  # type: ignore[attr-defined]
+    for name, module in {
+        "wtforms": wtforms,
+        "wtforms.validators": validators,
+        "flask_babel": babel,
+        "flask_appbuilder": types.ModuleType("flask_appbuilder"),
+        "flask_appbuilder.fieldwidgets": widgets,
+    }.items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+    form = AimlApiHook.get_connection_form_widgets()
+    assert set(form) == {"timeout", "max_retries"}
+    assert isinstance(form["max_retries"], IntegerField)
+    assert (
+        form["timeout"].label == get_provider_info()["connection-types"][0]["conn-fields"]["timeout"]["label"]
+    )
+    assert ("NumberRange", 0) in form["max_retries"].validators

@@ -78,6 +78,10 @@ class _State:
 class FakeAimlApi:
     """A fake AIML API on ``127.0.0.1`` and a free port, in a background thread.
 
+    A fake in another process (``python -m airflow_aimlapi.testing``) is driven over HTTP:
+    ``GET /_fake/stats``, ``POST /_fake/balance`` with ``{"set": 5}`` or ``{"top_up": 50}``, and
+    ``POST /_fake/reset-requests``.
+
     Use it as a context manager (or call :meth:`start` and :meth:`stop`)::
 
         with FakeAimlApi(balance=5.0) as api:
@@ -372,6 +376,11 @@ def _error_body(status: int, path: str, message: str) -> dict[str, Any]:
     return body
 
 
+#: Control endpoints of the fake itself: GET stats, POST balance {"set": x} or {"top_up": x},
+#: POST reset-requests. Not part of the AIML API.
+CONTROL_PREFIX = "/_fake/"
+
+
 class _Handler(BaseHTTPRequestHandler):
     api: FakeAimlApi
     protocol_version = "HTTP/1.1"  # keep-alive, as the real API
@@ -391,9 +400,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
+        if path.startswith(CONTROL_PREFIX):
+            self._control(path, body)
+            return
         authorized = self.headers.get("Authorization") == f"Bearer {self.api.api_key}"
         self.api._record(
             RecordedRequest(self.command, path, authorized, length, time.monotonic(), self.client_address[1])
@@ -413,10 +424,27 @@ class _Handler(BaseHTTPRequestHandler):
         elif not authorized:
             self._send(401, json.dumps(_error_body(401, path, "Unauthorized")))
         else:
-            status, body = self.api._answer(path)
-            self._send(status, json.dumps(body))
+            status, answer = self.api._answer(path)
+            self._send(status, json.dumps(answer))
             if path in (BALANCE_PATH, LEGACY_BALANCE_PATH, BILLING_DETAIL_PATH):
                 self.api._count_balance_request()
+
+    def _control(self, path: str, body: bytes) -> None:
+        # For a fake running in another process (the CLI, benchmarks): not part of the API and
+        # not recorded as a request.
+        api = self.api
+        if self.command == "POST" and path == f"{CONTROL_PREFIX}balance":
+            change = json.loads(body or b"{}")
+            if "set" in change:
+                api.set_balance(float(change["set"]))
+            if "top_up" in change:
+                api.top_up(float(change["top_up"]))
+        elif self.command == "POST" and path == f"{CONTROL_PREFIX}reset-requests":
+            api.reset_requests()
+        elif not (self.command == "GET" and path == f"{CONTROL_PREFIX}stats"):
+            self._send(404, json.dumps({"message": f"unknown control {self.command} {path}"}))
+            return
+        self._send(200, json.dumps({"balance": api.balance, "requests": api.request_count()}))
 
     def _send(
         self,

@@ -88,3 +88,16 @@ def test_fixture_points_the_default_connection_at_the_fake(aimlapi_fake: FakeAim
     aimlapi_fake.set_balance(77.0)
     assert AimlApiHook().get_balance().current_balance == 77.0
     assert aimlapi_fake.request_count("/v2/billing") == 1
+
+
+def test_control_endpoints_drive_a_fake_from_another_process() -> None:
+    with FakeAimlApi(api_key="k", balance=1.0) as api:
+        requests.get(f"{api.url}/v2/billing", headers={"Authorization": "Bearer k"}, timeout=5)
+        assert requests.get(f"{api.url}/_fake/stats", timeout=5).json() == {"balance": 1.0, "requests": 1}
+        assert (
+            requests.post(f"{api.url}/_fake/balance", json={"top_up": 4}, timeout=5).json()["balance"] == 5.0
+        )
+        assert requests.post(f"{api.url}/_fake/balance", json={"set": 2}, timeout=5).json()["balance"] == 2.0
+        assert requests.post(f"{api.url}/_fake/reset-requests", timeout=5).json()["requests"] == 0
+        assert requests.get(f"{api.url}/_fake/nope", timeout=5).status_code == 404
+        assert api.request_count() == 0  # control calls are not API requests

@@ -281,3 +281,23 @@ def test_trigger_rejects_a_bad_min_balance() -> None:
 
     with pytest.raises(AimlApiConfigError, match="min_balance"):
         AimlApiBalanceTrigger("aimlapi_default", float("nan"))
+
+
+def test_a_lone_trigger_polls_every_interval_not_every_other(aimlapi_fake: FakeAimlApi) -> None:
+    # asyncio may wake a sleeper slightly early; a lone trigger must still refresh every interval.
+    aimlapi_fake.set_balance(0.0)
+    interval = 0.2
+
+    async def scenario() -> int:
+        task = asyncio.ensure_future(
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=interval))
+        )
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 1)
+        aimlapi_fake.reset_requests()
+        await asyncio.sleep(10 * interval)
+        polls = aimlapi_fake.request_count()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return polls
+
+    assert _run(scenario) >= 8  # every-other-interval polling gives about 5

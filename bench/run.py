@@ -1,0 +1,399 @@
+"""Benchmarks against the peers, in one run, on this machine, against the fake API on 127.0.0.1.
+
+    make bench                    # full run (a few minutes on 2 cores)
+    python bench/run.py --smoke   # every benchmark with a tiny N: checks they still work
+
+Prints one table. Each figure is the median of repeated runs with its spread (min..max), and a
+ratio against a peer measured in the same run:
+
+1. DAG-parse cost: extra import time of our sensor+operator modules in a fresh interpreter that
+   already imported Airflow's base classes, vs the HTTP provider's sensor+operator; and the parse
+   time of the balance-gate example DAG file vs the same DAG written with HttpSensor.
+2. Call overhead: N get_balance() calls on one hook vs N calls through a plain requests.Session
+   (the floor) and through HttpHook.run (the peer).
+3. The cost of waiting: N deferrable balance triggers on one account in one event loop: API calls
+   per poll interval, CPU and traced memory per waiting trigger, vs a naive trigger that polls on
+   its own (one client and one request per trigger per interval, as HttpSensorTrigger does).
+4. Time from a top-up to the triggers' success, in poll intervals (the floor is one interval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "bench-key"
+
+
+# -- reporting -----------------------------------------------------------------------------------
+
+
+def stats(values: Sequence[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(values: Sequence[float], unit: str, scale: float = 1.0, digits: int = 1) -> str:
+    med, lo, hi = (v * scale for v in stats(values))
+    return f"{med:.{digits}f} {unit} ({lo:.{digits}f}..{hi:.{digits}f})"
+
+
+ROWS: list[tuple[str, str, str, str, str]] = []
+
+
+def row(metric: str, ours: str, peer: str, ratio: str, goal: str) -> None:
+    ROWS.append((metric, ours, peer, ratio, goal))
+    print(f"  {metric}: ours {ours} | peer {peer} | {ratio} | {goal}", file=sys.stderr, flush=True)
+
+
+def print_table(header: str) -> None:
+    cols = ("metric", "this provider", "peer", "ratio", "goal")
+    widths = [max(len(str(r[i])) for r in [cols, *ROWS]) for i in range(5)]
+    print(header)
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in ROWS:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+
+
+# -- 1. DAG-parse cost ---------------------------------------------------------------------------
+
+BASE = "import time, airflow.sdk; from airflow.sdk import DAG, BaseOperator, BaseSensorOperator, task; "
+
+
+def fresh_seconds(code: str) -> float:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BASE + "t = time.perf_counter(); " + code + "; print(time.perf_counter() - t)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AIMLAPI_POKE_INTERVAL": "300"},
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def bench_parse(repeats: int) -> None:
+    ours_code = "import airflow_aimlapi.sensors.aimlapi, airflow_aimlapi.operators.aimlapi"
+    peer_code = "import airflow.providers.http.sensors.http, airflow.providers.http.operators.http"
+    ours_file = ROOT / "example_dags" / "aimlapi_balance_gate.py"
+    peer_file = ROOT / "bench" / "dags" / "aimlapi_balance_gate_httpsensor.py"
+    ours_dag = f"import runpy; runpy.run_path({str(ours_file)!r})"
+    peer_dag = f"import runpy; runpy.run_path({str(peer_file)!r})"
+    imports: dict[str, list[float]] = {"ours": [], "peer": []}
+    parses: dict[str, list[float]] = {"ours": [], "peer": []}
+    for _ in range(repeats):  # interleaved, so drift hits both alike
+        imports["ours"].append(fresh_seconds(ours_code))
+        imports["peer"].append(fresh_seconds(peer_code))
+        parses["ours"].append(fresh_seconds(ours_dag))
+        parses["peer"].append(fresh_seconds(peer_dag))
+    ratio = statistics.median(imports["ours"]) / statistics.median(imports["peer"])
+    row(
+        "1a. import sensor+operator (after Airflow base)",
+        fmt(imports["ours"], "ms", 1e3),
+        fmt(imports["peer"], "ms", 1e3),
+        f"{ratio:.3f}x",
+        "<= 0.10x",
+    )
+    ratio = statistics.median(parses["ours"]) / statistics.median(parses["peer"])
+    row(
+        "1b. parse balance-gate DAG file (after Airflow base)",
+        fmt(parses["ours"], "ms", 1e3),
+        fmt(parses["peer"], "ms", 1e3),
+        f"{ratio:.3f}x",
+        "lower is better",
+    )
+
+
+# -- 2. call overhead ----------------------------------------------------------------------------
+
+
+def bench_calls(calls: int, repeats: int) -> None:
+    import requests
+    from airflow.providers.http.hooks.http import HttpHook
+
+    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+    from airflow_aimlapi.testing import FakeAimlApi
+
+    with FakeAimlApi(api_key=KEY) as fake:
+        os.environ["AIRFLOW_CONN_AIMLAPI_DEFAULT"] = fake.connection_json()
+        os.environ["AIRFLOW_CONN_BENCH_HTTP"] = json.dumps(
+            {
+                "conn_type": "http",
+                "host": "127.0.0.1",
+                "port": fake.port,
+                "schema": "http",
+                "extra": {"Authorization": f"Bearer {KEY}"},
+            }
+        )
+        url = f"{fake.url}/v2/billing"
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {KEY}"
+        hook = AimlApiHook()
+        http_hook = HttpHook(method="GET", http_conn_id="bench_http")
+
+        def floor() -> float:
+            return float(session.get(url, timeout=(10, 30)).json()["current_balance"])
+
+        def ours() -> float:
+            return hook.get_balance().current_balance
+
+        def peer() -> float:
+            return float(http_hook.run("/v2/billing").json()["current_balance"])
+
+        contenders: dict[str, Callable[[], float]] = {"floor": floor, "ours": ours, "peer": peer}
+        for fn in contenders.values():  # warm up: connections, connection lookups
+            for _ in range(20):
+                fn()
+        per_call: dict[str, list[float]] = {k: [] for k in contenders}
+        for _ in range(repeats):
+            for name, fn in contenders.items():
+                start = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                per_call[name].append((time.perf_counter() - start) / calls)
+        fake_ms = statistics.median(per_call["floor"]) * 1e3
+        hook.close()
+        session.close()
+    ratio_floor = statistics.median(per_call["ours"]) / statistics.median(per_call["floor"])
+    ratio_peer = statistics.median(per_call["ours"]) / statistics.median(per_call["peer"])
+    row(
+        f"2a. {calls} get_balance() calls, per call",
+        fmt(per_call["ours"], "us", 1e6, 0),
+        "floor: " + fmt(per_call["floor"], "us", 1e6, 0),
+        f"{ratio_floor:.2f}x floor",
+        "<= 1.10x floor",
+    )
+    row(
+        "2b. same, against HttpHook.run",
+        fmt(per_call["ours"], "us", 1e6, 0),
+        "HttpHook: " + fmt(per_call["peer"], "us", 1e6, 0),
+        f"{ratio_peer:.2f}x",
+        "lower is better",
+    )
+    # A keep-alive http.server without TCP_NODELAY would put ~40 ms here (delayed ACKs).
+    row("2c. fake API round trip (the floor)", f"{fake_ms:.2f} ms", "-", "-", "well under 40 ms")
+
+
+# -- 3 and 4. the cost of waiting ----------------------------------------------------------------
+
+
+async def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+class RemoteFake:
+    """A FakeAimlApi in its own process, so its CPU and memory are not counted as the client's."""
+
+    def __init__(self) -> None:
+        import requests
+
+        self.http = requests.Session()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "airflow_aimlapi.testing", "--api-key", KEY, "--balance", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+
+    def control(self, method: str, what: str, body: dict[str, float] | None = None) -> dict[str, Any]:
+        answer = self.http.request(method, f"{self.url}/_fake/{what}", json=body, timeout=30)
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
+
+    def request_count(self) -> int:
+        return int(self.control("GET", "stats")["requests"])
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.http.close()
+
+
+async def _waiting_cost(
+    fake: RemoteFake, n: int, interval: float, intervals: int, shared: bool
+) -> dict[str, float]:
+    from airflow_aimlapi.triggers import aimlapi as trig
+
+    loop = asyncio.get_running_loop()
+
+    async def call(method: str, what: str, body: dict[str, float] | None = None) -> dict[str, Any]:
+        return await loop.run_in_executor(None, fake.control, method, what, body)
+
+    await call("POST", "balance", {"set": 0.0})
+    os.environ["AIRFLOW_CONN_AIMLAPI_DEFAULT"] = json.dumps(
+        {"conn_type": "aimlapi", "host": fake.url, "password": KEY}
+    )
+    make_trigger = trig.AimlApiBalanceTrigger if shared else NaiveBalanceTrigger
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    tasks = []
+    for _ in range(n):
+        trigger = make_trigger("aimlapi_default", 50.0, poll_interval=interval)
+        tasks.append(asyncio.ensure_future(_drain(trigger)))
+        await asyncio.sleep(interval / n)  # spread start phases over one interval
+    await asyncio.sleep(interval)
+    memory = (tracemalloc.get_traced_memory()[0] - baseline) / n
+    tracemalloc.stop()
+    await call("POST", "reset-requests")
+    cpu0, t0 = time.process_time(), time.monotonic()
+    await asyncio.sleep(interval * intervals)
+    cpu, elapsed = time.process_time() - cpu0, time.monotonic() - t0
+    calls = (await call("GET", "stats"))["requests"]
+    # 4. top up at an arbitrary phase and time until every trigger has fired
+    topped = time.monotonic()
+    await call("POST", "balance", {"top_up": 100.0})
+    await asyncio.gather(*tasks)
+    to_success = time.monotonic() - topped
+    return {
+        "calls_per_interval": calls / (elapsed / interval),
+        "cpu_per_trigger_interval_us": cpu / n / (elapsed / interval) * 1e6,
+        "memory_per_trigger_kib": memory / 1024,
+        "topup_to_success_intervals": to_success / interval,
+    }
+
+
+async def _drain(trigger: Any) -> None:
+    async for _ in trigger.run():
+        pass
+
+
+def _naive_trigger_class() -> Any:
+    from airflow_aimlapi.triggers import aimlapi as trig
+
+    class Naive(trig.AimlApiBalanceTrigger):  # type: ignore[misc]
+        """Polls on its own: its own client and request every interval (HttpSensorTrigger's pattern)."""
+
+        async def run(self) -> Any:
+            settings = await self._settings()
+            poller = trig.SharedBalancePoller(settings)
+            poller.waiters[self] = self.poll_interval
+            try:
+                while True:
+                    try:
+                        balance = await poller.balance()
+                    except trig.AimlApiError:
+                        await asyncio.sleep(self.poll_interval)
+                        continue
+                    if balance.is_at_least(self.min_balance):
+                        yield trig._event({"status": "success", "balance": balance.to_dict()})
+                        return
+                    await asyncio.sleep(self.poll_interval)
+            finally:
+                await poller.aclose()
+
+    return Naive
+
+
+NaiveBalanceTrigger: Any = None
+
+
+def bench_waiting(ns: Sequence[int], interval: float, intervals: int, repeats: int) -> None:
+    global NaiveBalanceTrigger
+    NaiveBalanceTrigger = _naive_trigger_class()
+    import logging
+
+    logging.getLogger("airflow_aimlapi").setLevel(logging.WARNING)  # per-poll info lines are noise here
+    results: dict[tuple[int, bool], list[dict[str, float]]] = {}
+    fake = RemoteFake()
+    try:
+        # Warm-up (imports, first client, connection lookup): not measured.
+        asyncio.run(_waiting_cost(fake, 2, interval, 1, True))
+        asyncio.run(_waiting_cost(fake, 2, interval, 1, False))
+        for n in ns:
+            for shared in (True, False):
+                results[(n, shared)] = [
+                    asyncio.run(_waiting_cost(fake, n, interval, intervals, shared)) for _ in range(repeats)
+                ]
+    finally:
+        fake.close()
+
+    def col(n: int, shared: bool, key: str) -> list[float]:
+        return [r[key] for r in results[(n, shared)]]
+
+    def ratio(ours: list[float], naive: list[float], digits: int) -> str:
+        return f"{statistics.median(ours) / statistics.median(naive):.{digits}f}x"
+
+    for n in ns:
+        ours, naive = col(n, True, "calls_per_interval"), col(n, False, "calls_per_interval")
+        row(
+            f"3a. API calls per poll interval, N={n}",
+            fmt(ours, "", digits=2),
+            "naive: " + fmt(naive, "", digits=1),
+            ratio(ours, naive, 3),
+            "1 whatever N",
+        )
+    for n in ns:
+        ours, naive = (
+            col(n, True, "cpu_per_trigger_interval_us"),
+            col(n, False, "cpu_per_trigger_interval_us"),
+        )
+        row(
+            f"3b. CPU per waiting trigger per interval, N={n}",
+            fmt(ours, "us", digits=0),
+            "naive: " + fmt(naive, "us", digits=0),
+            ratio(ours, naive, 2),
+            "reported",
+        )
+    for n in ns:
+        ours, naive = col(n, True, "memory_per_trigger_kib"), col(n, False, "memory_per_trigger_kib")
+        row(
+            f"3c. traced memory per waiting trigger, N={n}",
+            fmt(ours, "KiB", digits=1),
+            "naive: " + fmt(naive, "KiB", digits=1),
+            ratio(ours, naive, 2),
+            "reported",
+        )
+    for n in ns:
+        ours = col(n, True, "topup_to_success_intervals")
+        row(f"4. top-up to success, N={n}", fmt(ours, "intervals", digits=2), "-", "-", "floor: 1 interval")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny N: check that every benchmark still runs")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    if args.smoke:
+        bench_parse(repeats=1)
+        bench_calls(calls=20, repeats=1)
+        bench_waiting(ns=[1, 5], interval=0.2, intervals=3, repeats=1)
+    else:
+        bench_parse(repeats=5)
+        bench_calls(calls=1000, repeats=7)
+        bench_waiting(ns=[1, 10, 100, 1000], interval=0.5, intervals=6, repeats=3)
+    from airflow import __version__ as airflow_version
+
+    header = (
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Airflow {airflow_version}; medians (min..max) of repeated runs; "
+        f"command: python bench/run.py{' --smoke' if args.smoke else ''}\n"
+    )
+    print_table(header)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

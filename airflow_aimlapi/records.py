@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -49,7 +49,7 @@ class Balance:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict with the API's field names."""
-        return {"current_balance": self.current_balance, "currency": self.currency}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,7 @@ class AutoTopupSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict with the API's field names."""
-        return {
-            "is_enabled": self.is_enabled,
-            "threshold": self.threshold,
-            "amount": self.amount,
-            "currency": self.currency,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -96,13 +91,7 @@ class BillingDetail:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict with the API's field names, settings nested."""
-        return {
-            "user_id": self.user_id,
-            "email": self.email,
-            "current_balance": self.current_balance,
-            "currency": self.currency,
-            "autotopup_settings": self.autotopup_settings.to_dict(),
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -133,15 +122,7 @@ class LegacyBalance:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict (``last_updated`` as ISO-8601)."""
-        return {
-            "balance": self.balance,
-            "low_balance": self.low_balance,
-            "low_balance_threshold": self.low_balance_threshold,
-            "last_updated": self.last_updated.isoformat(),
-            "auto_debit_status": self.auto_debit_status,
-            "status": self.status,
-            "status_explanation": self.status_explanation,
-        }
+        return {**asdict(self), "last_updated": self.last_updated.isoformat()}
 
 
 RecordT = TypeVar("RecordT", Balance, BillingDetail, LegacyBalance)

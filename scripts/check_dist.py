@@ -19,16 +19,20 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-PUBLIC_MODULES = [
-    "airflow_aimlapi",
-    "airflow_aimlapi.exceptions",
-    "airflow_aimlapi.records",
-    "airflow_aimlapi.hooks.aimlapi",
-    "airflow_aimlapi.operators.aimlapi",
-    "airflow_aimlapi.sensors.aimlapi",
-    "airflow_aimlapi.triggers.aimlapi",
-    "airflow_aimlapi.testing",
-]
+
+def public_modules(wheel_names: list[str]) -> list[str]:
+    """Every importable public module the wheel ships (no ``_private`` parts, no ``__main__``)."""
+    modules = []
+    for name in wheel_names:
+        if not (name.startswith("airflow_aimlapi/") and name.endswith(".py")):
+            continue
+        parts = name[: -len(".py")].split("/")
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        # The pytest plugin needs pytest, which the wheel does not require.
+        if not any(part.startswith("_") for part in parts) and parts[-1] != "pytest_plugin":
+            modules.append(".".join(parts))
+    return sorted(modules)
 
 
 def check(condition: bool, message: str) -> None:
@@ -99,7 +103,7 @@ def main(dist: str, pins: str, airflow_version: str) -> int:
             any(h.get("connection_type") == "aimlapi" for h in hooks),
             "the aimlapi connection type is registered",
         )
-        imports = "".join(f"import {m}; " for m in PUBLIC_MODULES)
+        imports = "".join(f"import {m}; " for m in public_modules(names))
         done = subprocess.run(
             [str(py), "-W", "error", "-c", imports + "print('imported')"],
             env=env,

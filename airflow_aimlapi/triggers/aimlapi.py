@@ -4,7 +4,8 @@ Balance triggers in one triggerer process that watch the same account (same base
 share one :class:`SharedBalancePoller`: one in-flight request and one recent answer. N waiting
 sensors therefore cost about one API call per poll interval, not N, which matters against a
 rate-limited API. An answer is reused only while it is younger than the shortest poll interval
-among the triggers waiting on it.
+among the triggers waiting on it, and every new answer wakes all of them at once, so a top-up
+is noticed by every waiter within one poll interval.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class SharedBalancePoller:
         self._inflight: asyncio.Task[Balance | AimlApiError] | None = None
         self._failures = 0
         self._retry_at = 0.0
+        # Set (and replaced) each time an answer arrives, to wake every waiter at once.
+        self._published = asyncio.Event()
 
     @property
     def max_age(self) -> float:
@@ -77,9 +80,23 @@ class SharedBalancePoller:
                 self._inflight = asyncio.get_running_loop().create_task(self._fetch())
             # shield: one waiter being cancelled must not cancel the request the others wait on.
             outcome = await asyncio.shield(self._inflight)
-        if isinstance(outcome, AimlApiError):
-            raise outcome
-        return outcome
+        return _unwrap(outcome)
+
+    async def next_balance(self, timeout: float) -> Balance:
+        """Wait for the next answer: one fetched for any waiter, or after ``timeout`` our own.
+
+        Every waiter sees each new answer as soon as it arrives, so a top-up is noticed within
+        one poll interval by all of them, while they share one request per interval.
+
+        :param timeout: Seconds to wait for someone else's answer before polling ourselves.
+        """
+        published = self._published
+        try:
+            await asyncio.wait_for(published.wait(), timeout)
+        except asyncio.TimeoutError:
+            return await self.balance()
+        assert self._outcome is not None  # set before every publication
+        return _unwrap(self._outcome)
 
     def _cached_outcome(self) -> Balance | AimlApiError | None:
         if self._outcome is None or self._inflight is not None:
@@ -109,6 +126,8 @@ class SharedBalancePoller:
             self._retry_at = self._outcome_at + delay
         else:
             self._failures = 0
+        published, self._published = self._published, asyncio.Event()
+        published.set()
         return outcome
 
     async def _request(self) -> Balance | AimlApiError:
@@ -136,6 +155,12 @@ class SharedBalancePoller:
             self._inflight.cancel()
             self._inflight = None
         await self.client.aclose()
+
+
+def _unwrap(outcome: Balance | AimlApiError) -> Balance:
+    if isinstance(outcome, AimlApiError):
+        raise outcome
+    return outcome
 
 
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], SharedBalancePoller]] = (
@@ -237,31 +262,32 @@ class AimlApiBalanceTrigger(BaseTrigger):
             yield _event({"status": "error", **err.to_dict()})
             return
         async with shared_balance_poller(settings, self.poll_interval) as poller:
+            wait: float | None = None  # None: the first check, fresh or shared
             while True:
                 try:
-                    balance = await poller.balance()
+                    balance = await (poller.balance() if wait is None else poller.next_balance(wait))
                 except AimlApiInsufficientCreditsError as err:
                     self.log.info("%s Waiting for a top-up to %s USD.", err, self.min_balance)
-                    delay = self.poll_interval
+                    wait = self.poll_interval
+                    continue
                 except AimlApiError as err:
                     if not err.retryable:
                         yield _event({"status": "error", **err.to_dict()})
                         return
-                    delay = max(poller.seconds_until_retry(), self.poll_interval)
-                    self.log.warning("%s Still waiting; next check in %.1f s.", err, delay)
-                else:
-                    if balance.is_at_least(self.min_balance):
-                        message = (
-                            f"AIML API balance {balance.current_balance} {balance.currency} "
-                            f">= {self.min_balance}: done."
-                        )
-                        yield _event({"status": "success", "message": message, "balance": balance.to_dict()})
-                        return
-                    self.log.info(
-                        "AIML API balance %s %s < %s: waiting.",
-                        balance.current_balance,
-                        balance.currency,
-                        self.min_balance,
+                    wait = max(poller.seconds_until_retry(), self.poll_interval)
+                    self.log.warning("%s Still waiting; next check in %.1f s.", err, wait)
+                    continue
+                if balance.is_at_least(self.min_balance):
+                    message = (
+                        f"AIML API balance {balance.current_balance} {balance.currency} "
+                        f">= {self.min_balance}: done."
                     )
-                    delay = self.poll_interval
-                await asyncio.sleep(delay)
+                    yield _event({"status": "success", "message": message, "balance": balance.to_dict()})
+                    return
+                self.log.info(
+                    "AIML API balance %s %s < %s: waiting.",
+                    balance.current_balance,
+                    balance.currency,
+                    self.min_balance,
+                )
+                wait = self.poll_interval

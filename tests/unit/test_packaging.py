@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 import subprocess
 import sys
 from importlib import import_module, metadata
@@ -16,13 +17,11 @@ from airflow_aimlapi import __version__, get_provider_info
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_MODULES = [
     "airflow_aimlapi",
-    "airflow_aimlapi.exceptions",
-    "airflow_aimlapi.records",
-    "airflow_aimlapi.hooks.aimlapi",
-    "airflow_aimlapi.operators.aimlapi",
-    "airflow_aimlapi.sensors.aimlapi",
-    "airflow_aimlapi.triggers.aimlapi",
-    "airflow_aimlapi.testing",
+    *sorted(
+        info.name
+        for info in pkgutil.walk_packages(airflow_aimlapi.__path__, "airflow_aimlapi.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    ),
 ]
 
 

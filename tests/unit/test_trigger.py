@@ -254,9 +254,10 @@ def test_answers_are_never_older_than_the_shortest_waiting_interval(aimlapi_fake
         aimlapi_fake.top_up(100)
         fast_events = await fast
         assert fast_events[0]["status"] == "success"
-        assert poller.max_age == 3600
-        slow.cancel()
-        await asyncio.gather(slow, return_exceptions=True)
+        # The hour-interval waiter was woken by the fast waiter's answer, not by its own clock.
+        slow_events = await asyncio.wait_for(slow, 10)
+        assert slow_events[0]["status"] == "success"
+        assert active_pollers() == []
 
     _run(scenario)
 
@@ -301,3 +302,26 @@ def test_a_lone_trigger_polls_every_interval_not_every_other(aimlapi_fake: FakeA
         return polls
 
     assert _run(scenario) >= 8  # every-other-interval polling gives about 5
+
+
+def test_a_new_answer_wakes_every_waiter_at_once(aimlapi_fake: FakeAimlApi) -> None:
+    # Twenty waiters with a one-hour interval can only finish within the deadline if the answer
+    # fetched for the one short-interval waiter reaches them all.
+    aimlapi_fake.set_balance(0.0)
+
+    async def scenario() -> list[list[dict[str, Any]]]:
+        sleepers = [
+            asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=3600)))
+            for _ in range(20)
+        ]
+        await _wait_for(lambda: bool(active_pollers()) and len(active_pollers()[0].waiters) == 20)
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 1)
+        aimlapi_fake.top_up(60)
+        poller_of_one = asyncio.ensure_future(
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05))
+        )
+        return await asyncio.wait_for(asyncio.gather(*sleepers, poller_of_one), 10)
+
+    results = _run(scenario)
+    assert all(events[0]["status"] == "success" for events in results)
+    assert aimlapi_fake.request_count() == 2  # the sleepers' first check, and the one that saw the top-up

@@ -30,7 +30,14 @@ LEGACY_BALANCE_PATH = "/v1/billing/balance"
 
 
 @dataclass(frozen=True)
-class Balance:
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-ready dict with the API's field names (nested records too)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Balance(_Record):
     """The answer of ``GET /v2/billing``.
 
     :param current_balance: The account balance in USD.
@@ -47,13 +54,9 @@ class Balance:
         """
         return self.current_balance >= min_balance
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the record as a JSON-ready dict with the API's field names."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class AutoTopupSettings:
+class AutoTopupSettings(_Record):
     """The ``autotopup_settings`` of ``GET /v2/billing/detail``.
 
     :param is_enabled: Whether auto top-up is on.
@@ -67,13 +70,9 @@ class AutoTopupSettings:
     amount: float
     currency: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the record as a JSON-ready dict with the API's field names."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class BillingDetail:
+class BillingDetail(_Record):
     """The answer of ``GET /v2/billing/detail``.
 
     :param user_id: The account's user id.
@@ -89,13 +88,9 @@ class BillingDetail:
     currency: str
     autotopup_settings: AutoTopupSettings
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the record as a JSON-ready dict with the API's field names, settings nested."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class LegacyBalance:
+class LegacyBalance(_Record):
     """The answer of the legacy ``GET /v1/billing/balance``, fields in snake_case.
 
     :param balance: The balance in credits (see :data:`CREDITS_PER_USD`).

@@ -102,22 +102,12 @@ def bench_parse(repeats: int) -> None:
         imports["peer"].append(fresh_seconds(peer_code))
         parses["ours"].append(fresh_seconds(ours_dag))
         parses["peer"].append(fresh_seconds(peer_dag))
-    ratio = statistics.median(imports["ours"]) / statistics.median(imports["peer"])
-    row(
-        "1a. import sensor+operator (after Airflow base)",
-        fmt(imports["ours"], "ms", 1e3),
-        fmt(imports["peer"], "ms", 1e3),
-        f"{ratio:.3f}x",
-        "<= 0.10x",
-    )
-    ratio = statistics.median(parses["ours"]) / statistics.median(parses["peer"])
-    row(
-        "1b. parse balance-gate DAG file (after Airflow base)",
-        fmt(parses["ours"], "ms", 1e3),
-        fmt(parses["peer"], "ms", 1e3),
-        f"{ratio:.3f}x",
-        "lower is better",
-    )
+    for label, values, goal in (
+        ("1a. import sensor+operator (after Airflow base)", imports, "<= 0.10x"),
+        ("1b. parse balance-gate DAG file (after Airflow base)", parses, "lower is better"),
+    ):
+        ratio = statistics.median(values["ours"]) / statistics.median(values["peer"])
+        row(label, fmt(values["ours"], "ms", 1e3), fmt(values["peer"], "ms", 1e3), f"{ratio:.3f}x", goal)
 
 
 # -- 2. call overhead ----------------------------------------------------------------------------

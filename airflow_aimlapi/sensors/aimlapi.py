@@ -8,7 +8,13 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 from airflow_aimlapi._protocol import coerce_min_balance
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiInsufficientCreditsError, error_from_dict
@@ -133,6 +139,16 @@ class AimlApiBalanceSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=max(0.0, self.timeout - elapsed)),
         )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after deferral; outliving ``timeout`` skips with ``soft_fail``, as in poke mode."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSensorTimeout as err:
+            # Airflow 3.0's sensor raises the timeout even with soft_fail; 3.3's already skips.
+            if self.soft_fail:
+                raise AirflowSkipException(f"Skipping due to soft_fail: {err}") from err
+            raise
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the balance (XCom), or raise the error it reported.

@@ -174,3 +174,27 @@ def test_execute_complete_raises_the_matching_provider_error() -> None:
         _sensor().execute_complete(
             CTX, {"status": "error", "error_type": "AimlApiServerError", "message": "x"}
         )
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_deferred_timeout_is_a_sensor_timeout_or_a_skip_with_soft_fail(soft_fail: bool) -> None:
+    # When the deferral outlives the sensor's timeout, Airflow resumes the task with "__fail__".
+    from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+
+    sensor = _sensor(deferrable=True, soft_fail=soft_fail)
+    expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
+    with pytest.raises(expected):
+        sensor.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, CTX)
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_error_event_respects_soft_fail(soft_fail: bool) -> None:
+    from airflow.providers.common.compat.sdk import AirflowSkipException
+
+    event = {"status": "error", "error_type": "AimlApiAuthError", "message": "HTTP 401", "http_status": 401}
+    expected = AirflowSkipException if soft_fail else AimlApiAuthError
+    with pytest.raises(expected):
+        _sensor(deferrable=True, soft_fail=soft_fail).resume_execution(
+            "execute_complete", {"event": event}, CTX
+        )

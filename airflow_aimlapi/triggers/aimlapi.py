@@ -53,8 +53,6 @@ class SharedBalancePoller:
         )
         #: poll interval of each waiting trigger, by a token of its own
         self.waiters: dict[object, float] = {}
-        #: number of HTTP requests made, for tests and benchmarks
-        self.requests_made = 0
         self._outcome: Balance | AimlApiError | None = None
         self._outcome_at = 0.0
         self._inflight: asyncio.Task[Balance | AimlApiError] | None = None
@@ -134,7 +132,6 @@ class SharedBalancePoller:
         # Errors are returned, not raised: a raised error nobody awaits would be logged as
         # "never retrieved" when every waiter has been cancelled.
         settings, path = self.settings, BALANCE.path
-        self.requests_made += 1
         try:
             response = await self.client.get(settings.url(path))
         except httpx.TimeoutException as err:

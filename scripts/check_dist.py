@@ -10,7 +10,6 @@ importing every public module emits no warning.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,8 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from airflow_aimlapi.testing.sandbox import cli_json
 
 
 def public_modules(wheel_names: list[str]) -> list[str]:
@@ -40,12 +41,6 @@ def check(condition: bool, message: str) -> None:
     print(("ok    " if condition else "FAIL  ") + message, flush=True)
     if not condition:
         sys.exit(1)
-
-
-def json_tail(text: str) -> object:
-    """Parse the JSON document at the end of a command's output (Airflow may print warnings first)."""
-    start = next(i for i, line in enumerate(text.splitlines()) if line.startswith(("[", "{")))
-    return json.loads("\n".join(text.splitlines()[start:]))
 
 
 def main(dist: str, pins: str, airflow_version: str) -> int:
@@ -91,13 +86,13 @@ def main(dist: str, pins: str, airflow_version: str) -> int:
             )
             return done.stdout
 
-        providers = json_tail(airflow("providers", "list", "-o", "json"))
+        providers = cli_json(airflow("providers", "list", "-o", "json"))
         assert isinstance(providers, list)
         check(
             any(p["package_name"] == "airflow-provider-aimlapi" for p in providers),
             "airflow providers list shows airflow-provider-aimlapi",
         )
-        hooks = json_tail(airflow("providers", "hooks", "-o", "json"))
+        hooks = cli_json(airflow("providers", "hooks", "-o", "json"))
         assert isinstance(hooks, list)
         check(
             any(h.get("connection_type") == "aimlapi" for h in hooks),

@@ -31,6 +31,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cli_json(stdout: str) -> Any:
+    """Parse the JSON document an ``airflow ... -o json`` command printed last.
+
+    Airflow may print warnings or log lines first, and log lines can start with ``[`` too
+    (``[2026-11-24T10:00:00] INFO ...`` on Airflow 3.0), so the document is the first candidate
+    that parses through to the end of the output.
+
+    :param stdout: The command's standard output.
+    """
+    decoder = json.JSONDecoder()
+    offset = 0
+    for line in stdout.splitlines(keepends=True):
+        if line.startswith(("[", "{")):
+            try:
+                value, end = decoder.raw_decode(stdout, offset)
+            except ValueError:
+                pass
+            else:
+                if not stdout[end:].strip():
+                    return value
+        offset += len(line)
+    raise ValueError(f"no JSON document at the end of the output:\n{stdout[-2000:]}")
+
+
 class AirflowSandbox:
     """A temporary Airflow installation: its own ``AIRFLOW_HOME``, SQLite database and DAGs folder.
 

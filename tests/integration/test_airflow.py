@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from airflow import __version__ as airflow_version
@@ -14,7 +13,7 @@ from packaging.version import Version
 
 from airflow_aimlapi import __version__
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.testing.sandbox import AirflowSandbox
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, cli_json
 
 pytestmark = pytest.mark.integration
 
@@ -36,23 +35,6 @@ def fake() -> Iterator[FakeAimlApi]:
         yield api
 
 
-def _json(stdout: str) -> Any:
-    # Airflow may print warnings or log lines (which can start with "[") before the JSON document.
-    decoder = json.JSONDecoder()
-    offset = 0
-    for line in stdout.splitlines(keepends=True):
-        if line.startswith(("[", "{")):
-            try:
-                value, end = decoder.raw_decode(stdout, offset)
-            except ValueError:
-                pass
-            else:
-                if not stdout[end:].strip():
-                    return value
-        offset += len(line)
-    raise AssertionError(f"no JSON document at the end of:\n{stdout[-2000:]}")
-
-
 def _without_test_supervisor_echo(text: str) -> str:
     # Airflow 3.0.x `dags test` runs tasks under an in-process test supervisor that logs every
     # message body at debug level, including MaskSecret(value=...), which Airflow itself sends for
@@ -67,14 +49,14 @@ def _conn(fake: FakeAimlApi, api_key: str | None = None) -> dict[str, str]:
 
 
 def test_airflow_discovers_the_provider(sandbox: AirflowSandbox) -> None:
-    providers = _json(sandbox.run("providers", "list", "-o", "json").stdout)
+    providers = cli_json(sandbox.run("providers", "list", "-o", "json").stdout)
     ours = [p for p in providers if p["package_name"] == "airflow-provider-aimlapi"]
     assert ours
     assert ours[0]["version"] == __version__
 
 
 def test_the_connection_type_and_its_form_are_registered(sandbox: AirflowSandbox) -> None:
-    hooks = _json(sandbox.run("providers", "hooks", "-o", "json").stdout)
+    hooks = cli_json(sandbox.run("providers", "hooks", "-o", "json").stdout)
     assert {
         "connection_type": "aimlapi",
         "class": "airflow_aimlapi.hooks.aimlapi.AimlApiHook",
@@ -85,7 +67,7 @@ def test_the_connection_type_and_its_form_are_registered(sandbox: AirflowSandbox
     triggers = sandbox.run("providers", "triggers", "-o", "json").stdout
     assert "airflow_aimlapi.triggers.aimlapi" in triggers
 
-    widgets = _json(sandbox.run("providers", "widgets", "-o", "json").stdout)
+    widgets = cli_json(sandbox.run("providers", "widgets", "-o", "json").stdout)
     behaviours = sandbox.run("providers", "behaviours", "-o", "json").stdout
     ours = {
         w["connection_parameter_name"] for w in widgets if w["package_name"] == "airflow-provider-aimlapi"
@@ -136,7 +118,7 @@ def test_uri_and_stored_connections_work(sandbox: AirflowSandbox, fake: FakeAiml
 
 
 def test_every_example_dag_imports_cleanly(sandbox: AirflowSandbox) -> None:
-    errors = _json(sandbox.run("dags", "list-import-errors", "--local", "-o", "json").stdout)
+    errors = cli_json(sandbox.run("dags", "list-import-errors", "--local", "-o", "json").stdout)
     assert errors == []
     dags = sandbox.run("dags", "list", "--local", "-o", "json").stdout
     for dag_id in ("aimlapi_balance_gate", "aimlapi_balance_gate_deferrable", "aimlapi_billing_report"):

@@ -208,8 +208,8 @@ class FakeAimlApi:
         :param amount: USD to add.
         """
         with self._lock:
-            self._state.balance = self._balance_now() + amount
-            self._state.rise_since = time.monotonic()
+            self._settle()
+            self._state.balance += amount
             return self._state.balance
 
     def rise(self, per_second: float, until: float | None = None, *, after_requests: int = 0) -> None:
@@ -221,8 +221,7 @@ class FakeAimlApi:
             (``1``: after a sensor has seen the low balance once); ``0`` starts now.
         """
         with self._lock:
-            self._state.balance = self._balance_now()
-            self._state.rise_since = time.monotonic()
+            self._settle()
             self._state.rise_per_second = 0.0 if after_requests else per_second
             self._state.rise_until = until
             self._state.pending_rise = (after_requests, per_second) if after_requests else None
@@ -234,12 +233,16 @@ class FakeAimlApi:
                 return
             left, per_second = pending
             if left <= 1:
-                self._state.balance = self._balance_now()
-                self._state.rise_since = time.monotonic()
+                self._settle()
                 self._state.rise_per_second = per_second
                 self._state.pending_rise = None
             else:
                 self._state.pending_rise = (left - 1, per_second)
+
+    def _settle(self) -> None:
+        # Fold the rise so far into the balance and restart its clock (caller holds the lock).
+        self._state.balance = self._balance_now()
+        self._state.rise_since = time.monotonic()
 
     def _balance_now(self) -> float:
         s = self._state

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_aimlapi import __version__
+from airflow_aimlapi._metrics import record_balance
 from airflow_aimlapi.exceptions import (
     AimlApiAuthError,
     AimlApiConfigError,
@@ -30,6 +31,7 @@ from airflow_aimlapi.exceptions import (
     AimlApiServerError,
     AimlApiTimeoutError,
 )
+from airflow_aimlapi.records import Endpoint, RecordT
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -384,3 +386,32 @@ def backoff_delay(
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+def interpret_response(
+    settings: ApiSettings,
+    endpoint: Endpoint[RecordT],
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+) -> RecordT:
+    """Turn one HTTP answer into a validated record, or raise the matching provider error.
+
+    The one place where an answer is read, for the sync hook and the async triggers alike: a
+    non-200 becomes an error (:func:`error_for_status`), a 200 is parsed by the endpoint, and every
+    balance read is published as the ``aimlapi.balance`` metric.
+
+    :param settings: The settings in use (connection id, redaction).
+    :param endpoint: The endpoint that was called.
+    :param status: The HTTP status.
+    :param headers: The response headers.
+    :param content: The raw response body.
+    """
+    if status != 200:
+        body = content.decode("utf-8", errors="replace")
+        raise error_for_status(settings, endpoint.path, status, headers, body)
+    record = endpoint.parse(content)
+    balance = getattr(record, "current_balance", None)
+    if isinstance(balance, float):
+        record_balance(settings.conn_id, balance)
+    return record

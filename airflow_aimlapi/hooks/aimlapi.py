@@ -17,7 +17,7 @@ from airflow_aimlapi._protocol import (
     RETRY_BACKOFF_CAP,
     ApiSettings,
     backoff_delay,
-    error_for_status,
+    interpret_response,
     settings_from_connection,
     transport_error,
 )
@@ -200,7 +200,6 @@ class AimlApiHook(BaseHook):
         except requests.RequestException as err:
             raise transport_error(settings, endpoint.path, err, timed_out=False) from None
         with response:
-            if response.status_code != 200:
-                body = response.content.decode("utf-8", errors="replace")
-                raise error_for_status(settings, endpoint.path, response.status_code, response.headers, body)
-            return endpoint.parse(response.content)
+            return interpret_response(
+                settings, endpoint, response.status_code, response.headers, response.content
+            )

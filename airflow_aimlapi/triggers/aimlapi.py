@@ -23,7 +23,7 @@ from airflow_aimlapi._protocol import (
     ApiSettings,
     backoff_delay,
     coerce_min_balance,
-    error_for_status,
+    interpret_response,
     settings_from_connection,
     transport_error,
 )
@@ -138,11 +138,10 @@ class SharedBalancePoller:
             return transport_error(settings, path, err, timed_out=True)
         except httpx.HTTPError as err:
             return transport_error(settings, path, err, timed_out=False)
-        if response.status_code != 200:
-            body = response.content.decode("utf-8", errors="replace")
-            return error_for_status(settings, path, response.status_code, response.headers, body)
         try:
-            return BALANCE.parse(response.content)
+            return interpret_response(
+                settings, BALANCE, response.status_code, response.headers, response.content
+            )
         except AimlApiError as err:
             return err
 

@@ -224,18 +224,34 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
-def coerce_min_balance(value: Any, *, owner: str) -> float:
-    """Validate a required minimum balance: a finite, non-negative number of USD.
+def coerce_min_balance(value: Any, *, owner: str, param: str = "min_balance") -> float:
+    """Validate a balance threshold: a finite, non-negative number of USD.
 
     Templated values arrive as strings, so numeric strings are accepted.
 
     :param value: The value to check.
     :param owner: Who holds the parameter (e.g. the task id), named in the error.
+    :param param: The parameter's name, named in the error (``min_balance``, ``threshold``).
     """
     number = _as_number(value)
     if number is None or not math.isfinite(number) or number < 0:
-        raise AimlApiConfigError(f"{owner}: min_balance must be a finite number of USD >= 0, got {value!r}.")
+        raise AimlApiConfigError(f"{owner}: {param} must be a finite number of USD >= 0, got {value!r}.")
     return number
+
+
+def coerce_poll_interval(value: Any, *, owner: str, floor: float) -> float:
+    """Validate a poll interval in seconds; below ``floor`` the floor is used (the caller warns).
+
+    :param value: The value to check.
+    :param owner: Who holds the parameter, named in the error.
+    :param floor: The shortest interval allowed, in seconds.
+    """
+    number = _as_number(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise AimlApiConfigError(
+            f"{owner}: poll_interval must be a finite number of seconds >= 0, got {value!r}."
+        )
+    return max(number, floor)
 
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)

@@ -1,202 +1,98 @@
-"""Trigger that waits in Airflow's triggerer until the AIML API balance is high enough.
+"""Triggers that watch the AIML API balance in Airflow's triggerer.
 
-Balance triggers in one triggerer process that watch the same account (same base URL and key)
-share one :class:`SharedBalancePoller`: one in-flight request and one recent answer. N waiting
-sensors therefore cost about one API call per poll interval, not N, which matters against a
-rate-limited API. An answer is reused only while it is younger than the shortest poll interval
-among the triggers waiting on it, and every new answer wakes all of them at once, so a top-up
-is noticed by every waiter within one poll interval.
+* :class:`AimlApiBalanceTrigger` (a gate): fires once, when the balance reaches a minimum; the
+  deferrable :class:`~airflow_aimlapi.sensors.aimlapi.AimlApiBalanceSensor` waits on it.
+* :class:`AimlApiBalanceEventTrigger` (a watcher): an ``AssetWatcher`` trigger for event-driven
+  scheduling that fires once per crossing of a threshold, for as long as it runs.
+
+Both read the balance through a :class:`~airflow_aimlapi.triggers._poller.SharedBalancePoller`,
+so any number of gates and watchers on one connection cost about one API call per poll interval
+in one triggerer, and both are polite to a failing API (see :mod:`airflow_aimlapi.triggers._poller`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
+import math
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, Literal
 
-import httpx
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_aimlapi._protocol import (
     ApiSettings,
-    backoff_delay,
     coerce_min_balance,
-    interpret_response,
+    coerce_poll_interval,
     settings_from_connection,
-    transport_error,
 )
-from airflow_aimlapi.exceptions import AimlApiError, AimlApiInsufficientCreditsError, AimlApiRateLimitError
-from airflow_aimlapi.records import BALANCE, Balance
-
-#: Shortest and longest pause after a transient failure (seconds). The floor keeps a trigger with a
-#: tiny poll interval from hammering a failing API (HttpSensorTrigger's hot loop); the pause then
-#: doubles with each consecutive failure, up to the cap.
-MIN_ERROR_BACKOFF = 1.0
-MAX_ERROR_BACKOFF = 15 * 60.0
-
-
-class SharedBalancePoller:
-    """The balance of one account, fetched for every trigger in one event loop that waits on it.
-
-    Use :func:`shared_balance_poller` to get one; it is closed when its last waiter leaves.
-
-    :param settings: The account's API settings.
-    """
-
-    def __init__(self, settings: ApiSettings) -> None:
-        self.settings = settings
-        self.client = httpx.AsyncClient(
-            headers=settings.headers,
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-        )
-        #: poll interval of each waiting trigger, by a token of its own
-        self.waiters: dict[object, float] = {}
-        self._outcome: Balance | AimlApiError | None = None
-        self._outcome_at = 0.0
-        self._inflight: asyncio.Task[Balance | AimlApiError] | None = None
-        self._failures = 0
-        self._retry_at = 0.0
-        # Set (and replaced) each time an answer arrives, to wake every waiter at once.
-        self._published = asyncio.Event()
-
-    @property
-    def max_age(self) -> float:
-        """How old an answer may be and still be served: the shortest waiter's poll interval."""
-        return min(self.waiters.values(), default=0.0)
-
-    def seconds_until_retry(self) -> float:
-        """Seconds to wait, after a transient failure, before the next attempt is due."""
-        return max(0.0, self._retry_at - asyncio.get_running_loop().time())
-
-    async def balance(self) -> Balance:
-        """Return a fresh enough balance, joining a request in flight or starting one."""
-        outcome = self._cached_outcome()
-        if outcome is None:
-            if self._inflight is None:
-                self._inflight = asyncio.get_running_loop().create_task(self._fetch())
-            # shield: one waiter being cancelled must not cancel the request the others wait on.
-            outcome = await asyncio.shield(self._inflight)
-        return _unwrap(outcome)
-
-    async def next_balance(self, timeout: float) -> Balance:
-        """Wait for the next answer: one fetched for any waiter, or after ``timeout`` our own.
-
-        Every waiter sees each new answer as soon as it arrives, so a top-up is noticed within
-        one poll interval by all of them, while they share one request per interval.
-
-        :param timeout: Seconds to wait for someone else's answer before polling ourselves.
-        """
-        published = self._published
-        try:
-            await asyncio.wait_for(published.wait(), timeout)
-        except asyncio.TimeoutError:
-            return await self.balance()
-        assert self._outcome is not None  # set before every publication
-        return _unwrap(self._outcome)
-
-    def _cached_outcome(self) -> Balance | AimlApiError | None:
-        if self._outcome is None or self._inflight is not None:
-            return None
-        now = asyncio.get_running_loop().time()
-        if isinstance(self._outcome, AimlApiError) and self._outcome.retryable:
-            # A transient failure stands until its backoff ends, so waiters do not hammer the API.
-            return self._outcome if now < self._retry_at else None
-        return self._outcome if now - self._outcome_at < self.max_age else None
-
-    async def _fetch(self) -> Balance | AimlApiError:
-        try:
-            outcome = await self._request()
-        finally:
-            self._inflight = None
-        loop = asyncio.get_running_loop()
-        self._outcome, self._outcome_at = outcome, loop.time()
-        if isinstance(outcome, AimlApiError) and outcome.retryable:
-            retry_after = outcome.retry_after if isinstance(outcome, AimlApiRateLimitError) else None
-            delay = backoff_delay(
-                self._failures,
-                base=max(self.max_age, MIN_ERROR_BACKOFF),
-                cap=MAX_ERROR_BACKOFF,
-                retry_after=retry_after,
-            )
-            self._failures += 1
-            self._retry_at = self._outcome_at + delay
-        else:
-            self._failures = 0
-        published, self._published = self._published, asyncio.Event()
-        published.set()
-        return outcome
-
-    async def _request(self) -> Balance | AimlApiError:
-        # Errors are returned, not raised: a raised error nobody awaits would be logged as
-        # "never retrieved" when every waiter has been cancelled.
-        settings, path = self.settings, BALANCE.path
-        try:
-            response = await self.client.get(settings.url(path))
-        except httpx.TimeoutException as err:
-            return transport_error(settings, path, err, timed_out=True)
-        except httpx.HTTPError as err:
-            return transport_error(settings, path, err, timed_out=False)
-        try:
-            return interpret_response(
-                settings, BALANCE, response.status_code, response.headers, response.content
-            )
-        except AimlApiError as err:
-            return err
-
-    async def aclose(self) -> None:
-        """Stop any request in flight and close the HTTP client."""
-        if self._inflight is not None:
-            self._inflight.cancel()
-            self._inflight = None
-        await self.client.aclose()
-
-
-def _unwrap(outcome: Balance | AimlApiError) -> Balance:
-    if isinstance(outcome, AimlApiError):
-        raise outcome
-    return outcome
-
-
-_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], SharedBalancePoller]] = (
-    weakref.WeakKeyDictionary()
+from airflow_aimlapi.exceptions import (
+    AimlApiConfigError,
+    AimlApiError,
+    AimlApiInsufficientCreditsError,
+)
+from airflow_aimlapi.records import CURRENCY, Balance
+from airflow_aimlapi.triggers import _poller
+from airflow_aimlapi.triggers._poller import (
+    SharedBalancePoller,
+    active_pollers,
+    longest_backoff,
+    shared_balance_poller,
 )
 
+__all__ = [
+    "AimlApiBalanceEventTrigger",
+    "AimlApiBalanceTrigger",
+    "SharedBalancePoller",
+    "active_pollers",
+]
 
-@asynccontextmanager
-async def shared_balance_poller(
-    settings: ApiSettings, poll_interval: float
-) -> AsyncIterator[SharedBalancePoller]:
-    """Join (or start) the poller of ``settings``' account in the running event loop.
-
-    :param settings: The account's API settings.
-    :param poll_interval: How often the caller polls; bounds the age of answers served to anyone.
-    """
-    pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
-    key = settings.account_key
-    poller = pollers.get(key)
-    if poller is None:
-        poller = pollers[key] = SharedBalancePoller(settings)
-    token = object()
-    poller.waiters[token] = poll_interval
-    try:
-        yield poller
-    finally:
-        del poller.waiters[token]
-        if not poller.waiters:
-            if pollers.get(key) is poller:
-                del pollers[key]
-            await poller.aclose()
-
-
-def active_pollers() -> list[SharedBalancePoller]:
-    """Return the pollers open in the running event loop (for tests and benchmarks)."""
-    return list(_POLLERS.get(asyncio.get_running_loop(), {}).values())
+Direction = Literal["below", "above"]
+DIRECTIONS: tuple[Direction, ...] = ("below", "above")
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]  # Airflow's TriggerEvent is untyped
+
+
+def _poll_interval(trigger: BaseTrigger, value: Any) -> float:
+    """Validate ``poll_interval``; below the floor, warn and use the floor."""
+    interval = coerce_poll_interval(value, owner=type(trigger).__name__, floor=_poller.MIN_POLL_INTERVAL)
+    if interval > float(value):
+        trigger.log.warning(
+            "%s: poll_interval %r is below the %g s floor; polling every %g s.",
+            type(trigger).__name__,
+            value,
+            _poller.MIN_POLL_INTERVAL,
+            interval,
+        )
+    return interval
+
+
+def _first_delay(value: Any) -> float:
+    try:
+        delay = float(value)
+    except (TypeError, ValueError):
+        delay = math.nan
+    if not math.isfinite(delay) or delay < 0:
+        raise AimlApiConfigError(
+            "AimlApiBalanceTrigger: first_check_delay must be a finite number of seconds >= 0, "
+            f"got {value!r}."
+        )
+    return delay
+
+
+async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSettings:
+    from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+    conn = await get_async_connection(conn_id)
+    extra = await get_async_extra_dejson(conn)
+    return settings_from_connection(conn_id, conn, extra, timeout=request_timeout)
+
+
+async def _check(poller: SharedBalancePoller, wait: float) -> Balance:
+    # wait <= 0: check now (or take an answer fresh enough); otherwise the next answer anyone gets.
+    return await (poller.balance() if wait <= 0 else poller.next_balance(wait))
 
 
 class AimlApiBalanceTrigger(BaseTrigger):
@@ -205,14 +101,17 @@ class AimlApiBalanceTrigger(BaseTrigger):
     Yields exactly one event: ``{"status": "success", "message": ..., "balance": {...}}`` once
     ``current_balance >= min_balance``, or ``{"status": "error", "error_type": ..., "message": ...}``
     for a failure no waiting fixes (bad key, invalid answer, bad connection). Transient failures
-    (429, 5xx, network) are logged and polling goes on with exponential backoff; a 403 saying the
+    (429, 5xx, network) are logged and polling goes on with a bounded backoff; a 403 saying the
     account is out of credits counts as "not enough yet".
 
     :param aimlapi_conn_id: The Airflow connection holding the API key.
     :param min_balance: Required balance in USD.
-    :param poll_interval: Seconds between checks.
+    :param poll_interval: Seconds between checks (at least 1; a shorter interval is raised to 1
+        with a warning).
     :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
         ``timeout`` extra.
+    :param first_check_delay: Seconds before the first check. The deferrable sensor passes its
+        poke interval (or a longer ``Retry-After``), as it has just checked itself.
     """
 
     def __init__(
@@ -221,12 +120,15 @@ class AimlApiBalanceTrigger(BaseTrigger):
         min_balance: float,
         poll_interval: float = 60.0,
         request_timeout: float | None = None,
+        *,
+        first_check_delay: float = 0.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
         self.aimlapi_conn_id = aimlapi_conn_id
         self.min_balance = coerce_min_balance(min_balance, owner=type(self).__name__)
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = _poll_interval(self, poll_interval)
         self.request_timeout = request_timeout
+        self.first_check_delay = _first_delay(first_check_delay)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
@@ -237,31 +139,22 @@ class AimlApiBalanceTrigger(BaseTrigger):
                 "min_balance": self.min_balance,
                 "poll_interval": self.poll_interval,
                 "request_timeout": self.request_timeout,
+                "first_check_delay": self.first_check_delay,
             },
         )
-
-    async def _settings(self) -> ApiSettings:
-        from airflow.providers.common.compat.connection import (
-            get_async_connection,
-            get_async_extra_dejson,
-        )
-
-        conn = await get_async_connection(self.aimlapi_conn_id)
-        extra = await get_async_extra_dejson(conn)
-        return settings_from_connection(self.aimlapi_conn_id, conn, extra, timeout=self.request_timeout)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the shared balance until it is high enough or a permanent error occurs."""
         try:
-            settings = await self._settings()
+            settings = await _read_settings(self.aimlapi_conn_id, self.request_timeout)
         except AimlApiError as err:
             yield _event({"status": "error", **err.to_dict()})
             return
         async with shared_balance_poller(settings, self.poll_interval) as poller:
-            wait: float | None = None  # None: the first check, fresh or shared
+            wait = self.first_check_delay
             while True:
                 try:
-                    balance = await (poller.balance() if wait is None else poller.next_balance(wait))
+                    balance = await _check(poller, wait)
                 except AimlApiInsufficientCreditsError as err:
                     self.log.info("%s Waiting for a top-up to %s USD.", err, self.min_balance)
                     wait = self.poll_interval
@@ -276,14 +169,187 @@ class AimlApiBalanceTrigger(BaseTrigger):
                 if balance.is_at_least(self.min_balance):
                     message = (
                         f"AIML API balance {balance.current_balance} {balance.currency} "
-                        f">= {self.min_balance}: done."
+                        f">= {self.min_balance} (connection '{self.aimlapi_conn_id}'): done."
                     )
                     yield _event({"status": "success", "message": message, "balance": balance.to_dict()})
                     return
                 self.log.info(
-                    "AIML API balance %s %s < %s: waiting.",
+                    "AIML API balance %s %s < %s (connection '%s'): waiting.",
                     balance.current_balance,
                     balance.currency,
                     self.min_balance,
+                    self.aimlapi_conn_id,
                 )
                 wait = self.poll_interval
+
+
+#: Crossings already fired, for watchers without an asset state store (Airflow before 3.3, or a
+#: trigger serving several assets): survives the trigger being re-created in this process, not a
+#: restart of the triggerer.
+_FIRED_IN_MEMORY: dict[str, bool] = {}
+
+
+class AimlApiBalanceEventTrigger(BaseEventTrigger):
+    """Fire once each time the AIML API balance crosses ``threshold``: an ``AssetWatcher`` trigger.
+
+    Edge-triggered: it yields an event on a check where the condition holds after a check where it
+    did not (its first check counts as "did not", so a watcher added to an account already below
+    the line fires once), then nothing until the condition has been false and becomes true again.
+    ``run()`` keeps running after an event and yields the next crossing.
+
+    * ``direction="below"``: the condition is ``current_balance < threshold`` (start an alert or
+      top-up DAG when credits run low). A 403 "out of credits" counts as a balance of 0.
+    * ``direction="above"``: the condition is ``current_balance >= threshold``, the sensor's
+      comparison (resume a backlog once the account is topped up).
+
+    On Airflow 3.3+ the fired crossing is recorded in the asset state store, so a triggerer restart
+    does not fire it again; before 3.3 (or when one trigger serves several assets) it is kept in
+    memory, and a restart while the condition holds fires it at most once more.
+
+    The event payload (the asset event's ``extra``) is JSON-safe and holds no key:
+    ``direction``, ``threshold``, ``current_balance``, ``currency``, ``previous_balance`` (the
+    balance at the check before, or ``None``), ``observed_at`` (ISO-8601 UTC), ``out_of_credits``,
+    ``conn_id`` and a ``message``.
+
+    Errors never end ``run()``: transient ones back off as the gate trigger's do; permanent ones
+    (bad key, other 403, invalid answer, bad connection) are logged as errors and checked again at
+    the longest backoff, so a bad key does not hammer the API.
+
+    :param aimlapi_conn_id: The Airflow connection holding the API key.
+    :param threshold: The line, in USD: a finite number >= 0 (numeric strings accepted).
+    :param direction: ``"below"`` or ``"above"``.
+    :param poll_interval: Seconds between checks (at least 1).
+    :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
+        ``timeout`` extra.
+    """
+
+    def __init__(
+        self,
+        aimlapi_conn_id: str = "aimlapi_default",
+        *,
+        threshold: float | str,
+        direction: Direction = "below",
+        poll_interval: float = 300.0,
+        request_timeout: float | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseEventTrigger is untyped
+        owner = type(self).__name__
+        if direction not in DIRECTIONS:
+            raise AimlApiConfigError(f"{owner}: direction must be 'below' or 'above', got {direction!r}.")
+        self.aimlapi_conn_id = aimlapi_conn_id
+        self.threshold = coerce_min_balance(threshold, owner=owner, param="threshold")
+        self.direction: Direction = direction
+        self.poll_interval = _poll_interval(self, poll_interval)
+        self.request_timeout = request_timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "aimlapi_conn_id": self.aimlapi_conn_id,
+                "threshold": self.threshold,
+                "direction": self.direction,
+                "poll_interval": self.poll_interval,
+                "request_timeout": self.request_timeout,
+            },
+        )
+
+    def holds(self, balance: float) -> bool:
+        """Say whether the watched condition holds for a balance.
+
+        :param balance: The balance in USD.
+        """
+        return balance < self.threshold if self.direction == "below" else balance >= self.threshold
+
+    @property
+    def state_key(self) -> str:
+        """The key under which this watcher records its fired crossing."""
+        return f"aimlapi.{self.direction}.{self.threshold:g}.{self.aimlapi_conn_id}"
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Watch the balance for as long as the triggerer runs this watcher, one event per crossing."""
+        fired = await self._load_fired()
+        previous: float | None = None
+        while True:
+            settings = await self._settings_or_none()
+            if settings is None:
+                continue
+            async with shared_balance_poller(settings, self.poll_interval) as poller:
+                wait = 0.0
+                while True:
+                    try:
+                        reading: Balance | None = await _check(poller, wait)
+                    except AimlApiInsufficientCreditsError as err:
+                        self.log.info("%s Counting the balance as 0.", err)
+                        reading = None
+                    except AimlApiError as err:
+                        if err.retryable:
+                            wait = max(poller.seconds_until_retry(), self.poll_interval)
+                            self.log.warning("%s Next check in %.1f s.", err, wait)
+                        else:
+                            wait = longest_backoff(self.poll_interval)
+                            self.log.error("%s Checking again in %.0f s.", err, wait)
+                        continue
+                    wait = self.poll_interval
+                    balance = 0.0 if reading is None else reading.current_balance
+                    if self.holds(balance) and not fired:
+                        yield _event(self._payload(reading, previous))
+                        fired = True
+                        await self._save_fired(True)
+                    elif not self.holds(balance) and fired:
+                        fired = False
+                        await self._save_fired(False)
+                    previous = balance
+
+    def _payload(self, reading: Balance | None, previous: float | None) -> dict[str, Any]:
+        balance = 0.0 if reading is None else reading.current_balance
+        relation = "fell below" if self.direction == "below" else "reached"
+        return {
+            "direction": self.direction,
+            "threshold": self.threshold,
+            "current_balance": balance,
+            "currency": CURRENCY if reading is None else reading.currency,
+            "previous_balance": previous,
+            "observed_at": datetime.now(timezone.utc).isoformat(),
+            "out_of_credits": reading is None,
+            "conn_id": self.aimlapi_conn_id,
+            "message": f"AIML API balance {balance} USD {relation} {self.threshold} USD "
+            f"(connection '{self.aimlapi_conn_id}').",
+        }
+
+    async def _settings_or_none(self) -> ApiSettings | None:
+        # A watcher that raises is restarted by the triggerer at once: a bad or missing connection
+        # is logged and read again at the longest backoff instead.
+        from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+        try:
+            return await _read_settings(self.aimlapi_conn_id, self.request_timeout)
+        except (AimlApiError, AirflowNotFoundException) as err:
+            wait = longest_backoff(self.poll_interval)
+            self.log.error("%s Reading connection '%s' again in %.0f s.", err, self.aimlapi_conn_id, wait)
+            await asyncio.sleep(wait)
+            return None
+
+    # -- the fired crossing, in the asset state store (3.3+) or in memory ----------------------
+
+    async def _load_fired(self) -> bool:
+        store = getattr(self, "asset_state_store", None)
+        if store is not None:
+            try:
+                value = await store.aget(self.state_key)
+            except Exception as err:  # several assets, or a store that cannot be reached
+                self.log.warning("Asset state store not used (%s); keeping state in memory.", err)
+            else:
+                return isinstance(value, dict) and value.get("fired") is True
+        return _FIRED_IN_MEMORY.get(self.state_key, False)
+
+    async def _save_fired(self, fired: bool) -> None:
+        _FIRED_IN_MEMORY[self.state_key] = fired
+        store = getattr(self, "asset_state_store", None)
+        if store is None:
+            return
+        try:
+            await store.aset(self.state_key, {"fired": fired, "at": datetime.now(timezone.utc).isoformat()})
+        except Exception as err:  # keep watching; memory still holds the state
+            self.log.warning("Could not record the crossing in the asset state store: %s", err)

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
-from airflow_aimlapi.triggers import aimlapi as trigger_module
+from airflow_aimlapi.triggers import _poller
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceTrigger, active_pollers
 
 
 @pytest.fixture(autouse=True)
-def fast_error_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trigger_module, "MIN_ERROR_BACKOFF", 0.01)
+def short_poll_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The 1 s floor protects the API; these tests poll a local fake every few milliseconds.
+    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
 
 
 async def _events(trigger: AimlApiBalanceTrigger) -> list[dict[str, Any]]:
@@ -40,7 +41,7 @@ def test_fires_one_success_event_with_the_balance(aimlapi_fake: FakeAimlApi) -> 
     assert events == [
         {
             "status": "success",
-            "message": "AIML API balance 80.0 USD >= 50.0: done.",
+            "message": "AIML API balance 80.0 USD >= 50.0 (connection 'aimlapi_default'): done.",
             "balance": {"current_balance": 80.0, "currency": "USD"},
         }
     ]
@@ -272,6 +273,7 @@ def test_serialize_round_trip_is_json_safe_and_keyless(aimlapi_fake: FakeAimlApi
         "min_balance": 12.5,
         "poll_interval": 30.0,
         "request_timeout": 5,
+        "first_check_delay": 0.0,
     }
     assert aimlapi_fake.api_key not in json.dumps(kwargs)
     assert AimlApiBalanceTrigger(**kwargs).serialize() == (path, kwargs)

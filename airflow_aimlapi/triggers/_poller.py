@@ -1,0 +1,220 @@
+"""One balance poller per account and connection settings, shared by every trigger in one event loop.
+
+Balance triggers (gates) and balance event triggers (watchers) in one triggerer process that use the
+same effective settings (connection id, base URL, key, timeouts) share one
+:class:`SharedBalancePoller`: one in-flight request and one recent answer. N waiting triggers
+therefore cost about one API call per poll interval, not N, which matters against a rate-limited
+API. An answer is reused only while it is younger than the shortest poll interval among the
+triggers waiting on it, and every new answer wakes all of them at once, so a top-up is noticed by
+every waiter within one poll interval.
+
+Politeness, whatever the callers ask for:
+
+* no trigger polls more often than :data:`MIN_POLL_INTERVAL`;
+* after a transient failure (429, 5xx, network) the next request waits the poll interval, doubling
+  per consecutive failure up to :func:`longest_backoff` (four poll intervals, at least 60 s), so an
+  outage costs at most one request per backoff step and a recovered API is noticed within about
+  four poll intervals;
+* a ``Retry-After`` is honoured, but never beyond that longest backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from airflow_aimlapi._protocol import (
+    ApiSettings,
+    backoff_delay,
+    interpret_response,
+    transport_error,
+)
+from airflow_aimlapi.exceptions import AimlApiError, AimlApiRateLimitError
+from airflow_aimlapi.records import BALANCE, Balance
+
+#: The shortest poll interval a trigger uses (seconds); a shorter one is raised to it, with a warning.
+MIN_POLL_INTERVAL = 1.0
+#: The longest pause after failures is never shorter than this (seconds), however short the interval.
+MIN_LONGEST_BACKOFF = 60.0
+#: The longest pause is this many poll intervals.
+BACKOFF_INTERVALS = 4
+
+
+def longest_backoff(poll_interval: float) -> float:
+    """Return the longest pause between requests after failures, for a given poll interval.
+
+    :param poll_interval: The poll interval in seconds.
+    """
+    return max(BACKOFF_INTERVALS * poll_interval, MIN_LONGEST_BACKOFF)
+
+
+class SharedBalancePoller:
+    """The balance of one account, fetched for every trigger in one event loop that waits on it.
+
+    Use :func:`shared_balance_poller` to get one; it is closed when its last waiter leaves.
+
+    :param settings: The account's API settings.
+    """
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        self.client = httpx.AsyncClient(
+            headers=settings.headers,
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+        )
+        #: poll interval of each waiting trigger, by a token of its own
+        self.waiters: dict[object, float] = {}
+        self._outcome: Balance | AimlApiError | None = None
+        self._outcome_at = 0.0
+        self._inflight: asyncio.Task[Balance | AimlApiError] | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        # Set (and replaced) each time an answer arrives, to wake every waiter at once.
+        self._published = asyncio.Event()
+
+    @property
+    def max_age(self) -> float:
+        """How old an answer may be and still be served: the shortest waiter's poll interval."""
+        return max(min(self.waiters.values(), default=MIN_POLL_INTERVAL), MIN_POLL_INTERVAL)
+
+    def seconds_until_retry(self) -> float:
+        """Seconds to wait, after a transient failure, before the next attempt is due."""
+        return max(0.0, self._retry_at - asyncio.get_running_loop().time())
+
+    async def balance(self) -> Balance:
+        """Return a fresh enough balance, joining a request in flight or starting one."""
+        outcome = self._cached_outcome()
+        if outcome is None:
+            if self._inflight is None:
+                self._inflight = asyncio.get_running_loop().create_task(self._fetch())
+            # shield: one waiter being cancelled must not cancel the request the others wait on.
+            outcome = await asyncio.shield(self._inflight)
+        return _unwrap(outcome)
+
+    async def next_balance(self, timeout: float) -> Balance:
+        """Wait for the next answer: one fetched for any waiter, or after ``timeout`` our own.
+
+        Every waiter sees each new answer as soon as it arrives, so a top-up is noticed within
+        one poll interval by all of them, while they share one request per interval.
+
+        :param timeout: Seconds to wait for someone else's answer before polling ourselves.
+        """
+        published = self._published
+        try:
+            await asyncio.wait_for(published.wait(), timeout)
+        except asyncio.TimeoutError:
+            return await self.balance()
+        assert self._outcome is not None  # set before every publication
+        return _unwrap(self._outcome)
+
+    def _cached_outcome(self) -> Balance | AimlApiError | None:
+        if self._outcome is None or self._inflight is not None:
+            return None
+        now = asyncio.get_running_loop().time()
+        if isinstance(self._outcome, AimlApiError) and self._outcome.retryable:
+            # A transient failure stands until its backoff ends, so waiters do not hammer the API.
+            return self._outcome if now < self._retry_at else None
+        return self._outcome if now - self._outcome_at < self.max_age else None
+
+    async def _fetch(self) -> Balance | AimlApiError:
+        try:
+            outcome = await self._request()
+        finally:
+            self._inflight = None
+        loop = asyncio.get_running_loop()
+        self._outcome, self._outcome_at = outcome, loop.time()
+        if isinstance(outcome, AimlApiError) and outcome.retryable:
+            cap = longest_backoff(self.max_age)
+            retry_after = outcome.retry_after if isinstance(outcome, AimlApiRateLimitError) else None
+            delay = backoff_delay(
+                self._failures,
+                base=self.max_age,
+                cap=cap,
+                retry_after=None if retry_after is None else min(retry_after, cap),
+            )
+            self._failures += 1
+            self._retry_at = self._outcome_at + delay
+        else:
+            self._failures = 0
+        published, self._published = self._published, asyncio.Event()
+        published.set()
+        return outcome
+
+    async def _request(self) -> Balance | AimlApiError:
+        # Errors are returned, not raised: a raised error nobody awaits would be logged as
+        # "never retrieved" when every waiter has been cancelled.
+        settings, path = self.settings, BALANCE.path
+        try:
+            response = await self.client.get(settings.url(path))
+        except httpx.TimeoutException as err:
+            return transport_error(settings, path, err, timed_out=True)
+        except httpx.HTTPError as err:
+            return transport_error(settings, path, err, timed_out=False)
+        try:
+            return interpret_response(
+                settings, BALANCE, response.status_code, response.headers, response.content
+            )
+        except AimlApiError as err:
+            return err
+
+    async def aclose(self) -> None:
+        """Stop any request in flight and close the HTTP client."""
+        if self._inflight is not None:
+            self._inflight.cancel()
+            self._inflight = None
+        await self.client.aclose()
+
+
+def _unwrap(outcome: Balance | AimlApiError) -> Balance:
+    if isinstance(outcome, AimlApiError):
+        raise outcome
+    return outcome
+
+
+_PollerKey = tuple[str, str, str, float, float]
+
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_PollerKey, SharedBalancePoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _poller_key(settings: ApiSettings) -> _PollerKey:
+    # Every setting that changes a request or its messages: triggers share a poller only when
+    # their requests, errors and log lines would be the same.
+    base_url, key_digest = settings.account_key
+    return (settings.conn_id, base_url, key_digest, settings.connect_timeout, settings.read_timeout)
+
+
+@asynccontextmanager
+async def shared_balance_poller(
+    settings: ApiSettings, poll_interval: float
+) -> AsyncIterator[SharedBalancePoller]:
+    """Join (or start) the poller of ``settings`` in the running event loop.
+
+    :param settings: The connection's API settings.
+    :param poll_interval: How often the caller polls; bounds the age of answers served to anyone.
+    """
+    pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
+    key = _poller_key(settings)
+    poller = pollers.get(key)
+    if poller is None:
+        poller = pollers[key] = SharedBalancePoller(settings)
+    token = object()
+    poller.waiters[token] = poll_interval
+    try:
+        yield poller
+    finally:
+        del poller.waiters[token]
+        if not poller.waiters:
+            if pollers.get(key) is poller:
+                del pollers[key]
+            await poller.aclose()
+
+
+def active_pollers() -> list[SharedBalancePoller]:
+    """Return the pollers open in the running event loop (for tests and benchmarks)."""
+    return list(_POLLERS.get(asyncio.get_running_loop(), {}).values())

@@ -327,3 +327,162 @@ def test_a_new_answer_wakes_every_waiter_at_once(aimlapi_fake: FakeAimlApi) -> N
     results = _run(scenario)
     assert all(events[0]["status"] == "success" for events in results)
     assert aimlapi_fake.request_count() == 2  # the sleepers' first check, and the one that saw the top-up
+
+
+# -- politeness (issue #9) ---------------------------------------------------------------------
+
+
+def test_a_poll_interval_below_the_floor_is_raised_to_it_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 1.0)
+    trigger = AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0)
+    assert trigger.poll_interval == 1.0
+    assert trigger.serialize()[1]["poll_interval"] == 1.0
+    # Airflow's structured logging writes to stdout.
+    assert "poll_interval 0 is below the 1 s floor" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "soon"])
+def test_a_bad_poll_interval_is_refused_naming_it(bad: Any) -> None:
+    from airflow_aimlapi.exceptions import AimlApiConfigError
+
+    with pytest.raises(AimlApiConfigError, match="poll_interval"):
+        AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=bad)
+
+
+def test_polling_never_runs_faster_than_the_floor(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # poll_interval=0 once made 2,152 requests in 3 s.
+    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.2)
+    aimlapi_fake.set_balance(0.0)
+
+    async def scenario() -> int:
+        task = asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0)))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return aimlapi_fake.request_count()
+
+    assert _run(scenario) <= 1.0 / 0.2 + 2
+
+
+def test_retry_after_is_capped_at_the_longest_backoff(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(0.0)
+    aimlapi_fake.fail_next(429, documented_body("error-429"), headers={"Retry-After": "86400"})
+
+    async def scenario() -> float:
+        task = asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=2)))
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 1 and bool(active_pollers()))
+        await asyncio.sleep(0.05)
+        wait = active_pollers()[0].seconds_until_retry()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return wait
+
+    wait = _run(scenario)
+    assert 50.0 < wait <= _poller.longest_backoff(2) == 60.0  # not a day
+
+
+def test_the_error_backoff_is_bounded_by_the_poll_interval(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long outage must not push the next check beyond four intervals (here at least 0.2 s), so a
+    # recovered API is noticed soon; and every backoff step still costs at most one request.
+    monkeypatch.setattr(_poller, "MIN_LONGEST_BACKOFF", 0.2)
+    interval = 0.02
+    cap = _poller.longest_backoff(interval)
+    aimlapi_fake.set_balance(0.0)
+    aimlapi_fake.fail_next(503, times=10_000)
+
+    async def scenario() -> tuple[float, int, float]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=interval))
+        )
+        await _wait_for(lambda: bool(active_pollers()))
+        poller = active_pollers()[0]
+        longest = 0.0
+        started = loop.time()
+        while loop.time() - started < 2.0:
+            longest = max(longest, poller.seconds_until_retry())
+            await asyncio.sleep(0.005)
+        requests = aimlapi_fake.request_count()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return longest, requests, loop.time() - started
+
+    longest, requests, elapsed = _run(scenario)
+    assert cap == 0.2
+    assert cap / 2 <= longest <= cap  # it did back off to the cap, and no further
+    # Doubling from 0.02 s reaches the cap after a few steps; from then on each step is >= cap/2.
+    assert requests <= 5 + elapsed / (cap / 2)
+
+
+def test_the_first_check_waits_first_check_delay(aimlapi_fake: FakeAimlApi) -> None:
+    # The deferrable sensor has just checked on the worker: deferring must not add an API call.
+    aimlapi_fake.set_balance(0.0)
+
+    async def scenario() -> tuple[int, int]:
+        task = asyncio.ensure_future(
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.3, first_check_delay=0.3))
+        )
+        await asyncio.sleep(0.15)
+        before = aimlapi_fake.request_count()
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return before, aimlapi_fake.request_count()
+
+    before, after = _run(scenario)
+    assert before == 0
+    assert after >= 1
+
+
+def test_each_connection_is_named_in_its_own_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two connections to the same URL with the same (wrong) key: team_b's error names team_b.
+    with FakeAimlApi(api_key="right-key") as api:
+        wrong = api.connection_json(api_key="wrong-key-1234")
+        monkeypatch.setenv("AIRFLOW_CONN_TEAM_A", wrong)
+        monkeypatch.setenv("AIRFLOW_CONN_TEAM_B", wrong)
+
+        async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            a = asyncio.ensure_future(_events(AimlApiBalanceTrigger("team_a", 50, poll_interval=5)))
+            b = asyncio.ensure_future(_events(AimlApiBalanceTrigger("team_b", 50, poll_interval=5)))
+            return await a, await b
+
+        events_a, events_b = _run(scenario)
+    assert events_a[0]["conn_id"] == "team_a"
+    assert events_b[0]["conn_id"] == "team_b"
+    assert "team_b" in events_b[0]["message"]
+    assert "team_a" not in events_b[0]["message"]
+
+
+def test_connections_with_different_timeouts_do_not_share_a_poller(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeAimlApi(balance=0) as api:
+        monkeypatch.setenv("AIRFLOW_CONN_QUICK", api.connection_json(timeout=1))
+        monkeypatch.setenv("AIRFLOW_CONN_PATIENT", api.connection_json(timeout=60))
+
+        async def scenario() -> list[float]:
+            tasks = [
+                asyncio.ensure_future(_events(AimlApiBalanceTrigger(conn, 50, poll_interval=0.05)))
+                for conn in ("quick", "patient")
+            ]
+            await _wait_for(lambda: len(active_pollers()) == 2)
+            timeouts = sorted(p.settings.read_timeout for p in active_pollers())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return timeouts
+
+        assert _run(scenario) == [1.0, 60.0]
+
+
+def test_a_key_with_a_non_ascii_character_is_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeAimlApi() as api:
+        monkeypatch.setenv("AIRFLOW_CONN_PASTED", api.connection_json(api_key="sk-abc\u201d"))
+        events = _run(lambda: _events(AimlApiBalanceTrigger("pasted", 50, poll_interval=0.05)))
+        assert api.request_count() == 0
+    assert [e["error_type"] for e in events] == ["AimlApiConfigError"]
+    assert "'pasted'" in events[0]["message"]

@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    AirflowTaskTimeout,
+    BaseOperator,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
 )
 
 from airflow_aimlapi._protocol import coerce_min_balance
-from airflow_aimlapi.exceptions import AimlApiError, AimlApiInsufficientCreditsError, error_from_dict
+from airflow_aimlapi.exceptions import (
+    AimlApiError,
+    AimlApiInsufficientCreditsError,
+    AimlApiRateLimitError,
+    error_from_dict,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+#: The longest ``Retry-After`` the sensor waits out before its next check (seconds): a rate limit
+#: never postpones a gate by more than this beyond its ``poke_interval``.
+MAX_RETRY_AFTER_WAIT = 15 * 60.0
+
+#: What opens a Jinja expression, statement or comment by default; a string holding none of them
+#: is a literal, checked when the DAG is parsed.
+_JINJA_MARKERS = ("{{", "{%", "{#")
 
 
 class AimlApiBalanceSensor(BaseSensorOperator):
@@ -31,29 +50,36 @@ class AimlApiBalanceSensor(BaseSensorOperator):
     The sensor is done when ``current_balance >= min_balance`` (``GET /v2/billing``); it then
     pushes the balance it saw as XCom ``return_value``: ``{"current_balance": 123.45, "currency": "USD"}``.
 
-    While it waits:
+    Each check makes **one** API call, in every mode: a check never sleeps through retries.
 
-    * transient failures (429, 5xx, timeouts, dropped connections) that outlast the hook's own
-      retries are logged and the sensor keeps waiting;
-    * a 403 saying the account is out of credits counts as "not enough yet": an empty account is
-      what a balance gate waits out;
-    * any other failure (bad key, other 403, invalid answer, bad connection) fails the task; a bad
-      key fails it without spending Airflow retries.
+    * a lower balance, a 403 saying the account is out of credits (an empty account is what a
+      balance gate waits out), and transient failures (429, 5xx, timeouts, dropped connections)
+      all mean "not yet": the sensor checks again after ``poke_interval``, or after the API's
+      ``Retry-After`` when that is longer (at most :data:`MAX_RETRY_AFTER_WAIT` more);
+    * a bad key or another 403, and a bad connection, fail the task at once without spending
+      Airflow retries; a 404 (wrong base URL) or an invalid answer fails it like any error, so
+      Airflow retries apply.
 
-    With ``deferrable=True`` the sensor checks once, and if the balance is not there yet it hands
-    the wait to :class:`~airflow_aimlapi.triggers.aimlapi.AimlApiBalanceTrigger` in the triggerer,
-    freeing the worker; triggers watching the same account share one API call per poll interval.
-    ``timeout`` and ``soft_fail`` behave as in poke mode.
+    The same answer has the same outcome in poke, reschedule and deferrable mode, also with
+    ``soft_fail`` (skips on a timeout and on the failures that spend no retries) and with
+    ``never_fail`` (skips on a timeout and on any failure), on every supported Airflow version.
+
+    With ``deferrable=True`` the sensor checks once on the worker, and if the balance is not
+    there yet hands the wait to :class:`~airflow_aimlapi.triggers.aimlapi.AimlApiBalanceTrigger`
+    in the triggerer, freeing the worker. The trigger's first call comes one ``poke_interval``
+    (or the ``Retry-After``) after that check, so deferring costs no extra call; triggers watching
+    the same account share one API call per poll interval.
 
     :param min_balance: Required balance in USD (templated): a finite number >= 0. A template may
-        render it as a string such as ``"12.5"``.
+        render it as a string such as ``"12.5"``. A literal (a number, or a string without Jinja
+        markers) is checked when the DAG is parsed, a template once rendered.
     :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
     :param deferrable: Wait in the triggerer instead of a worker. Defaults to
         ``[operators] default_deferrable``.
     :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
         ``timeout`` extra.
-    :param max_retries: Retries of a transient failure within one check; overrides the
-        connection's ``max_retries`` extra.
+    :param max_retries: Deprecated and ignored: each check makes one call, and the next check is
+        the retry.
     """
 
     template_fields: Sequence[str] = ("min_balance", "aimlapi_conn_id")
@@ -70,46 +96,94 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        # A string may be a template: it is checked once rendered, in execute().
-        if not isinstance(min_balance, str):
-            coerce_min_balance(min_balance, owner=f"{type(self).__name__} '{self.task_id}'")
+        if not self._is_template(min_balance):
+            coerce_min_balance(min_balance, owner=self._owner)
+        if max_retries is not None:
+            warnings.warn(
+                f"{self._owner}: max_retries is ignored: each check makes one API call and the "
+                "next check (after poke_interval or Retry-After) is the retry.",
+                AirflowProviderDeprecationWarning,
+                stacklevel=2,
+            )
         self.min_balance = min_balance
         self.aimlapi_conn_id = aimlapi_conn_id
         self.deferrable = deferrable
         self.request_timeout = request_timeout
         self.max_retries = max_retries
         self._started_at: float | None = None
+        # The Retry-After of the latest rate-limited check, and (poke mode) the monotonic time
+        # before which no API call is made because of it.
+        self._retry_after: float | None = None
+        self._next_call_at = 0.0
+
+    @property
+    def _owner(self) -> str:
+        return f"{type(self).__name__} '{self.task_id}'"
+
+    def _is_template(self, value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        markers = set(_JINJA_MARKERS)
+        if self.has_dag():  # type: ignore[no-untyped-call]
+            # A DAG may change the delimiters (jinja_environment_kwargs).
+            jinja_kwargs = getattr(self.dag, "jinja_environment_kwargs", None) or {}
+            for key in ("variable_start_string", "block_start_string", "comment_start_string"):
+                if isinstance(jinja_kwargs.get(key), str):
+                    markers.add(jinja_kwargs[key])
+        return any(marker in value for marker in markers)
 
     @cached_property
     def hook(self) -> AimlApiHook:
         """The hook for ``aimlapi_conn_id`` (built on first use, never at DAG parse time)."""
         from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 
-        return AimlApiHook(self.aimlapi_conn_id, timeout=self.request_timeout, max_retries=self.max_retries)
+        return AimlApiHook(self.aimlapi_conn_id, timeout=self.request_timeout)
 
     @property
     def required_balance(self) -> float:
         """``min_balance`` as a validated number; raises an error naming ``min_balance`` otherwise."""
-        return coerce_min_balance(self.min_balance, owner=f"{type(self).__name__} '{self.task_id}'")
+        return coerce_min_balance(self.min_balance, owner=self._owner)
 
     def execute(self, context: Context) -> Any:
         """Check the balance; wait in poke/reschedule mode, or defer when ``deferrable``."""
         self._started_at = time.monotonic()
-        return super().execute(context)
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as err:
+            # Airflow's poke loop skips a timeout with soft_fail but not with never_fail.
+            if self.soft_fail or self.never_fail:
+                raise self._skip(err) from err
+            raise
+        except _reschedule_exception_type() as resched:
+            # Reschedule mode: the next poke honours the API's Retry-After, if longer.
+            wait = self._wait_after(self._retry_after)
+            later = datetime.now(timezone.utc) + timedelta(seconds=wait)
+            current = resched.reschedule_date  # type: ignore[attr-defined]
+            if self._retry_after is None or current >= later:
+                raise
+            self.log.info("Next check in %.0f s, as the API asked (Retry-After).", wait)
+            raise _reschedule_exception_type()(later) from None
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Return done (with the balance as XCom) once ``current_balance >= min_balance``."""
+        """Check the balance once; return done (with the balance as XCom) once it is ``>= min_balance``."""
         min_balance = self.required_balance
+        if not self.deferrable and time.monotonic() < self._next_call_at:
+            self.log.info(
+                "Rate limited: next API call in %.0f s (Retry-After).", self._next_call_at - time.monotonic()
+            )
+            return False
+        self._retry_after = None
         try:
-            balance = self.hook.get_balance()
+            balance = self.hook.get_balance(max_retries=0)
         except AimlApiInsufficientCreditsError as err:
             self.log.info("%s Waiting for a top-up to %s USD.", err, min_balance)
             return self._not_yet(min_balance)
         except AimlApiError as err:
             if not err.retryable:
                 raise
+            retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
             self.log.warning("%s Still waiting; the balance is checked again later.", err)
-            return self._not_yet(min_balance)
+            return self._not_yet(min_balance, retry_after)
         if balance.is_at_least(min_balance):
             self.log.info(
                 "AIML API balance %s %s >= %s: done.", balance.current_balance, balance.currency, min_balance
@@ -120,12 +194,19 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         )
         return self._not_yet(min_balance)
 
-    def _not_yet(self, min_balance: float) -> bool:
+    def _wait_after(self, retry_after: float | None) -> float:
+        """Seconds until the next check: ``poke_interval``, or a longer (capped) ``Retry-After``."""
+        return max(self.poke_interval, min(retry_after or 0.0, MAX_RETRY_AFTER_WAIT))
+
+    def _not_yet(self, min_balance: float, retry_after: float | None = None) -> bool:
+        self._retry_after = retry_after
         if self.deferrable:
-            self._defer(min_balance)
+            self._defer(min_balance, first_check_delay=self._wait_after(retry_after))
+        if retry_after is not None:
+            self._next_call_at = time.monotonic() + min(retry_after, MAX_RETRY_AFTER_WAIT)
         return False
 
-    def _defer(self, min_balance: float) -> None:
+    def _defer(self, min_balance: float, first_check_delay: float) -> None:
         from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceTrigger
 
         elapsed = time.monotonic() - self._started_at if self._started_at is not None else 0.0
@@ -135,20 +216,43 @@ class AimlApiBalanceSensor(BaseSensorOperator):
                 min_balance=min_balance,
                 poll_interval=self.poke_interval,
                 request_timeout=self.request_timeout,
+                first_check_delay=first_check_delay,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=max(0.0, self.timeout - elapsed)),
         )
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Resume after deferral; outliving ``timeout`` skips with ``soft_fail``, as in poke mode."""
+        """Resume after deferral, with the outcomes of poke mode for the same error or timeout.
+
+        Airflow's own sensor skips with ``soft_fail`` on *any* error after a deferral, where poke
+        mode skips only on a timeout and on errors that spend no retries; and before Airflow 3.2
+        it ignores ``never_fail`` there. This applies one rule in every mode and version.
+        """
         try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except AirflowSensorTimeout as err:
-            # Airflow 3.0's sensor raises the timeout even with soft_fail; 3.3's already skips.
-            if self.soft_fail:
-                raise AirflowSkipException(f"Skipping due to soft_fail: {err}") from err
+            # BaseOperator's, not BaseSensorOperator's: its soft_fail rule differs from poke mode.
+            return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
+        except _deferral_timeout_type() as err:
+            timed_out = AirflowSensorTimeout(
+                f"Sensor has timed out while deferred (timeout {self.timeout} s)."
+            )
+            if self.soft_fail or self.never_fail:
+                raise self._skip(timed_out) from err
+            raise timed_out from err
+        except AirflowSkipException:
             raise
+        except (AirflowFailException, AirflowSensorTimeout, AirflowTaskTimeout) as err:
+            if self.soft_fail or self.never_fail:
+                raise self._skip(err) from err
+            raise
+        except Exception as err:
+            if self.never_fail:
+                raise self._skip(err) from err
+            raise
+
+    def _skip(self, err: BaseException) -> AirflowSkipException:
+        flag = "soft_fail" if self.soft_fail else "never_fail"
+        return AirflowSkipException(f"Skipping due to {flag}: {err}")
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: return the balance (XCom), or raise the error it reported.
@@ -162,3 +266,19 @@ class AimlApiBalanceSensor(BaseSensorOperator):
             balance: dict[str, Any] = event["balance"]
             return balance
         raise error_from_dict(event)
+
+
+def _reschedule_exception_type() -> type[AirflowException]:
+    try:
+        from airflow.sdk.exceptions import AirflowRescheduleException
+    except ImportError:  # Airflow 3.0/3.1 raise it from airflow.exceptions
+        from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef,attr-defined,unused-ignore]
+    return AirflowRescheduleException  # type: ignore[no-any-return,unused-ignore]
+
+
+def _deferral_timeout_type() -> type[AirflowException]:
+    try:
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+    except ImportError:  # Airflow 3.0/3.1
+        from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef,attr-defined,unused-ignore]
+    return TaskDeferralTimeout  # type: ignore[no-any-return,unused-ignore]

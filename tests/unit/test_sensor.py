@@ -47,12 +47,39 @@ def test_execute_waits_then_returns_balance_after_top_up(aimlapi_fake: FakeAimlA
     assert aimlapi_fake.request_count("/v2/billing") >= 2
 
 
-def test_transient_failures_beyond_retries_keep_the_sensor_waiting(aimlapi_fake: FakeAimlApi) -> None:
-    aimlapi_fake.fail_next(503, times=4)  # first try + 3 retries
+@pytest.mark.parametrize("failure", ["503", "429", "drop"])
+def test_a_check_makes_one_call_and_a_transient_failure_means_not_yet(
+    aimlapi_fake: FakeAimlApi, failure: str
+) -> None:
+    # The hook would retry these 3 times (connection default); a check must not.
+    if failure == "drop":
+        aimlapi_fake.drop_next(times=4)
+    else:
+        aimlapi_fake.fail_next(int(failure), headers={"Retry-After": "1"}, times=4)
     sensor = _sensor()
     assert sensor.poke(CTX) is False
-    assert aimlapi_fake.request_count() == 4
-    assert sensor.poke(CTX)  # and the next poke succeeds
+    assert aimlapi_fake.request_count() == 1
+
+
+def test_the_next_poke_calls_again_after_a_transient_failure(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.fail_next(503)
+    sensor = _sensor()
+    assert sensor.poke(CTX) is False
+    assert sensor.poke(CTX)
+    assert aimlapi_fake.request_count() == 2
+
+
+def test_poke_mode_makes_no_call_before_retry_after_has_passed(aimlapi_fake: FakeAimlApi) -> None:
+    import time
+
+    aimlapi_fake.fail_next(429, headers={"Retry-After": "1"})
+    sensor = _sensor()
+    assert sensor.poke(CTX) is False
+    assert sensor.poke(CTX) is False  # within Retry-After: no call
+    assert aimlapi_fake.request_count() == 1
+    time.sleep(1.05)
+    assert sensor.poke(CTX)
+    assert aimlapi_fake.request_count() == 2
 
 
 def test_out_of_credits_403_is_waited_out(aimlapi_fake: FakeAimlApi) -> None:
@@ -88,18 +115,54 @@ def test_soft_fail_skips_on_a_bad_key(aimlapi_fake: FakeAimlApi, monkeypatch: py
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", ""])
-def test_templated_min_balance_is_validated_when_used(aimlapi_fake: FakeAimlApi, value: str) -> None:
-    sensor = _sensor(min_balance=value)  # a string may be a template: accepted at parse time
+def test_templated_min_balance_is_validated_once_rendered(aimlapi_fake: FakeAimlApi, value: str) -> None:
+    sensor = _sensor(min_balance="{{ params.min_balance }}")  # a template: accepted at parse time
+    sensor.render_template_fields({"params": {"min_balance": value}})  # type: ignore[arg-type]
+    assert sensor.min_balance == value
     with pytest.raises(AimlApiConfigError, match="min_balance") as info:
         sensor.poke(CTX)
     assert "'gate'" in str(info.value)
     assert aimlapi_fake.request_count() == 0  # nothing was called with a bad threshold
 
 
-@pytest.mark.parametrize("value", [-1, math.nan, math.inf, -math.inf, True])
-def test_literal_bad_min_balance_fails_at_dag_parse(value: float) -> None:
-    with pytest.raises(AimlApiConfigError, match="min_balance"):
+@pytest.mark.parametrize("value", [-1, math.nan, math.inf, -math.inf, True, "abc", "-1", "nan", "", " 1 2 "])
+def test_literal_bad_min_balance_fails_at_dag_parse(value: Any) -> None:
+    # A string without Jinja markers is a literal, checked in the constructor like a number.
+    with pytest.raises(AimlApiConfigError, match="min_balance") as info:
         AimlApiBalanceSensor(task_id="gate", min_balance=value)
+    assert "'gate'" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["{{ params.x }}", "{% if true %}5{% endif %}", "5{# five #}", "12.5", 7])
+def test_templates_and_good_literals_pass_dag_parse(value: Any) -> None:
+    assert AimlApiBalanceSensor(task_id="gate", min_balance=value).min_balance == value
+
+
+def test_a_dags_own_template_markers_are_recognised() -> None:
+    from datetime import datetime
+
+    from airflow.sdk import DAG
+
+    with DAG(
+        "custom_markers",
+        schedule=None,
+        start_date=datetime(2025, 1, 1),
+        jinja_environment_kwargs={"variable_start_string": "[[", "variable_end_string": "]]"},
+    ):
+        sensor = AimlApiBalanceSensor(task_id="gate", min_balance="[[ params.x ]]")
+        assert sensor.min_balance == "[[ params.x ]]"
+        with pytest.raises(AimlApiConfigError, match="min_balance"):
+            AimlApiBalanceSensor(task_id="gate2", min_balance="params.x")
+
+
+def test_max_retries_is_deprecated_and_a_check_still_makes_one_call(aimlapi_fake: FakeAimlApi) -> None:
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    with pytest.warns(AirflowProviderDeprecationWarning, match="max_retries"):
+        sensor = _sensor(max_retries=5)
+    aimlapi_fake.fail_next(503, times=6)
+    assert sensor.poke(CTX) is False
+    assert aimlapi_fake.request_count() == 1
 
 
 def test_rendered_numeric_string_is_accepted(aimlapi_fake: FakeAimlApi) -> None:
@@ -137,17 +200,94 @@ def test_deferrable_sensor_checks_once_then_defers_with_its_timeout(aimlapi_fake
         "min_balance": 75.0,
         "poll_interval": 30.0,
         "request_timeout": None,
+        # The worker has just checked: the trigger's first call comes one interval later.
+        "first_check_delay": 30.0,
     }
     assert aimlapi_fake.request_count() == 1
 
 
-def test_deferrable_defaults_to_the_airflow_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    import inspect
+def test_the_deferral_timeout_is_what_is_left_after_the_first_check(aimlapi_fake: FakeAimlApi) -> None:
+    from airflow.providers.common.compat.sdk import TaskDeferred
 
-    from airflow.providers.common.compat.sdk import conf
+    aimlapi_fake.set_balance(1.0)
+    aimlapi_fake.delay_next(0.5)  # the first check takes at least half a second
+    sensor = _sensor(deferrable=True, poke_interval=30, timeout=3600, request_timeout=10)
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute(CTX)
+    assert timedelta(seconds=3590) < info.value.timeout <= timedelta(seconds=3599.5)
 
-    default = inspect.signature(AimlApiBalanceSensor.__init__).parameters["deferrable"].default
-    assert default == conf.getboolean("operators", "default_deferrable", fallback=False)
+
+@pytest.mark.parametrize(
+    ("retry_after", "poke_interval", "first_check_delay"),
+    [("45", 30, 45.0), ("5", 30, 30.0), (None, 30, 30.0), ("86400", 30, 900.0), ("86400", 3600, 3600.0)],
+)
+def test_a_rate_limited_first_check_defers_with_the_retry_after_as_first_delay(
+    aimlapi_fake: FakeAimlApi, retry_after: str | None, poke_interval: float, first_check_delay: float
+) -> None:
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    aimlapi_fake.fail_next(429, headers={"Retry-After": retry_after} if retry_after else None, times=4)
+    with pytest.raises(TaskDeferred) as info:
+        _sensor(deferrable=True, poke_interval=poke_interval, timeout=7200).execute(CTX)
+    trigger = info.value.trigger
+    assert isinstance(trigger, AimlApiBalanceTrigger)
+    assert trigger.first_check_delay == first_check_delay
+    assert aimlapi_fake.request_count() == 1  # one attempt: the wait is the trigger's
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "poke_interval", "expected"),
+    [("120", 5, 120.0), ("2", 5, 5.0), (None, 5, 5.0), ("86400", 5, 900.0)],
+)
+def test_reschedule_mode_reschedules_after_the_retry_after(
+    aimlapi_fake: FakeAimlApi, retry_after: str | None, poke_interval: float, expected: float
+) -> None:
+    from datetime import datetime, timezone
+
+    headers = {"Retry-After": retry_after} if retry_after else None
+    aimlapi_fake.fail_next(429, headers=headers, times=4)
+    sensor = _sensor(mode="reschedule", poke_interval=poke_interval, timeout=3600)
+    before = datetime.now(timezone.utc)
+    with pytest.raises(reschedule_exception()) as info:
+        sensor.execute(_reschedule_context())
+    after = datetime.now(timezone.utc)
+    date = info.value.reschedule_date
+    assert before + timedelta(seconds=expected) <= date <= after + timedelta(seconds=expected)
+    assert aimlapi_fake.request_count() == 1
+
+
+def reschedule_exception() -> Any:
+    try:
+        from airflow.sdk.exceptions import AirflowRescheduleException
+    except ImportError:  # Airflow 3.0/3.1
+        from airflow.exceptions import AirflowRescheduleException
+    return AirflowRescheduleException
+
+
+def _reschedule_context(first_reschedule_date: Any = None) -> Any:
+    class TaskInstance:
+        # Stands in for the task instance's reschedule history, which the sensor's timeout uses.
+        def get_first_reschedule_date(self, context: Any) -> Any:
+            return first_reschedule_date
+
+    return {"ti": TaskInstance()}
+
+
+@pytest.mark.parametrize("setting", ["True", "False"])
+def test_deferrable_defaults_to_the_airflow_setting(monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
+    # The default is read when the module is imported: import it again under the setting and
+    # build the sensor without passing deferrable.
+    import importlib
+
+    import airflow_aimlapi.sensors.aimlapi as module
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", setting)
+    try:
+        sensor = importlib.reload(module).AimlApiBalanceSensor(task_id="gate", min_balance=1)
+        assert sensor.deferrable is (setting == "True")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)
 
 
 def test_execute_complete_returns_the_balance_on_success() -> None:

@@ -1,0 +1,442 @@
+"""AimlApiBalanceEventTrigger: edge semantics against the fake API, restarts, errors, sharing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from airflow.triggers.base import BaseEventTrigger
+
+from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.testing import FakeAimlApi, documented_body
+from airflow_aimlapi.triggers import _poller
+from airflow_aimlapi.triggers import aimlapi as trigger_module
+from airflow_aimlapi.triggers.aimlapi import (
+    AimlApiBalanceEventTrigger,
+    AimlApiBalanceTrigger,
+    active_pollers,
+)
+
+INTERVAL = 0.03
+
+
+@pytest.fixture(autouse=True)
+def fast_and_forgetful(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(_poller, "MIN_LONGEST_BACKOFF", 0.2)
+    # Each test is a fresh triggerer process: no crossing remembered from another test.
+    monkeypatch.setattr(trigger_module, "_FIRED_IN_MEMORY", {})
+
+
+class FakeStateStore:
+    """Stands in for the asset state store the 3.3+ triggerer injects (``aget``/``aset``)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.writes = 0
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return json.loads(json.dumps(self.data.get(key, default)))
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.data[key] = json.loads(json.dumps(value))  # only JSON survives the trip
+        self.writes += 1
+
+
+class ManyAssetsStore:
+    """The store of a trigger serving several assets: the single-asset accessors refuse."""
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        raise ValueError("Task has 2 concrete inlets and outlets")
+
+    async def aset(self, key: str, value: Any) -> None:
+        raise ValueError("Task has 2 concrete inlets and outlets")
+
+
+def watcher(**kwargs: Any) -> AimlApiBalanceEventTrigger:
+    kwargs.setdefault("poll_interval", INTERVAL)
+    return AimlApiBalanceEventTrigger(**kwargs)
+
+
+async def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+@asynccontextmanager
+async def running(trigger: AimlApiBalanceEventTrigger) -> AsyncIterator[list[dict[str, Any]]]:
+    """Run a watcher in the background, collecting its events; cancel it on the way out."""
+    events: list[dict[str, Any]] = []
+
+    async def consume() -> None:
+        async for event in trigger.run():
+            events.append(event.payload)
+
+    task = asyncio.ensure_future(consume())
+    try:
+        yield events
+    finally:
+        task.cancel()
+        results = await asyncio.gather(task, return_exceptions=True)
+        assert not [r for r in results if isinstance(r, Exception)], results  # run() never raised
+
+
+async def checks(fake: FakeAimlApi, count: int) -> None:
+    """Wait until the watcher has made ``count`` more balance requests."""
+    start = fake.request_count()
+    await _wait_for(lambda: fake.request_count() >= start + count)
+
+
+async def feed(fake: FakeAimlApi, balances: Sequence[float], checks_each: int = 1) -> None:
+    """Serve each balance for at least ``checks_each`` checks, in order."""
+    for value in balances:
+        fake.set_balance(value)
+        await checks(fake, checks_each)
+
+
+def run_sequence(
+    fake: FakeAimlApi, trigger: AimlApiBalanceEventTrigger, balances: Sequence[float], checks_each: int = 1
+) -> list[dict[str, Any]]:
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(trigger) as events:
+            await feed(fake, balances, checks_each)
+            # one more check, so an event from the last value has surely been yielded
+            await checks(fake, 1)
+            return list(events)
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("direction", "balances", "fired_at"),
+    [
+        # first check counts as "did not hold": an account already low fires once
+        ("below", [5], [5]),
+        ("below", [50, 40, 9.99, 5, 3, 20, 8], [9.99, 8]),
+        ("below", [10, 10.0, 9.5, 10, 9.5], [9.5, 9.5]),  # 10 is not below 10
+        ("below", [50, 60, 70], []),
+        ("above", [5, 8, 10, 12, 3, 10], [10, 10]),  # >= as the sensor compares
+        ("above", [50], [50]),
+        ("above", [1, 2, 3], []),
+    ],
+)
+def test_balance_sequences_give_one_event_per_crossing(
+    aimlapi_fake: FakeAimlApi, direction: str, balances: list[float], fired_at: list[float]
+) -> None:
+    events = run_sequence(aimlapi_fake, watcher(threshold=10, direction=direction), balances)
+    assert [e["current_balance"] for e in events] == fired_at
+    assert all(e["direction"] == direction and e["threshold"] == 10.0 for e in events)
+
+
+def test_ten_checks_in_a_row_below_the_line_give_one_event(aimlapi_fake: FakeAimlApi) -> None:
+    events = run_sequence(aimlapi_fake, watcher(threshold=10), [4.0], checks_each=10)
+    assert len(events) == 1
+
+
+def test_the_payload_is_json_safe_keyless_and_complete(aimlapi_fake: FakeAimlApi) -> None:
+    events = run_sequence(aimlapi_fake, watcher(threshold="10"), [25.0, 7.5])
+    assert len(events) == 1
+    payload = events[0]
+    assert json.loads(json.dumps(payload)) == payload
+    assert aimlapi_fake.api_key not in json.dumps(payload)
+    assert payload["direction"] == "below"
+    assert payload["threshold"] == 10.0
+    assert payload["current_balance"] == 7.5
+    assert payload["currency"] == "USD"
+    assert payload["previous_balance"] == 25.0
+    assert payload["out_of_credits"] is False
+    assert payload["conn_id"] == "aimlapi_default"
+    observed = datetime.fromisoformat(payload["observed_at"])
+    assert observed.utcoffset() == timezone.utc.utcoffset(None)
+    assert abs((datetime.now(timezone.utc) - observed).total_seconds()) < 60
+    assert "7.5 USD fell below 10.0 USD" in payload["message"]
+
+
+def test_the_first_event_has_no_previous_balance(aimlapi_fake: FakeAimlApi) -> None:
+    events = run_sequence(aimlapi_fake, watcher(threshold=10), [3.0])
+    assert events[0]["previous_balance"] is None
+
+
+@pytest.mark.parametrize(("direction", "expected"), [("below", 1), ("above", 0)])
+def test_out_of_credits_counts_as_a_balance_of_zero(
+    aimlapi_fake: FakeAimlApi, direction: str, expected: int
+) -> None:
+    aimlapi_fake.set_balance(50.0)  # never served: every answer is "out of credits"
+    aimlapi_fake.fail_next(403, documented_body("error-403"), times=10_000)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(threshold=10, direction=direction)) as events:
+            await checks(aimlapi_fake, 4)
+            return list(events)
+
+    events = asyncio.run(scenario())
+    assert len(events) == expected
+    if events:
+        assert events[0]["current_balance"] == 0.0
+        assert events[0]["out_of_credits"] is True
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, None),
+        (403, {"message": "Management keys cannot use this route"}),
+        (200, "<html>maintenance</html>"),
+        (404, None),
+    ],
+)
+def test_permanent_errors_give_no_event_no_exception_and_back_off_to_the_longest_step(
+    aimlapi_fake: FakeAimlApi, capsys: pytest.CaptureFixture[str], status: int, body: Any
+) -> None:
+    aimlapi_fake.set_balance(1.0)  # below the line: only an error could hide it
+    aimlapi_fake.fail_next(status, body, times=10_000)
+    window = 1.0
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(threshold=10)) as events:
+            await asyncio.sleep(window)
+            return list(events)
+
+    events = asyncio.run(scenario())
+    assert events == []
+    longest = _poller.longest_backoff(INTERVAL)  # 0.2 s here, at least 60 s in production
+    assert 1 <= aimlapi_fake.request_count() <= window / longest + 1
+    out = capsys.readouterr().out
+    assert "[error" in out
+    assert "Checking again in" in out
+
+
+def test_a_permanent_error_that_clears_lets_the_watcher_fire(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(2.0)
+    aimlapi_fake.fail_next(401, times=2)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(threshold=10)) as events:
+            await _wait_for(lambda: len(events) == 1)
+            return list(events)
+
+    assert asyncio.run(scenario())[0]["current_balance"] == 2.0
+
+
+def test_transient_errors_back_off_then_the_crossing_fires(
+    aimlapi_fake: FakeAimlApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aimlapi_fake.set_balance(2.0)
+    aimlapi_fake.fail_next(503, times=3)
+    aimlapi_fake.fail_next(429, documented_body("error-429"), headers={"Retry-After": "0.1"})
+    aimlapi_fake.drop_next()
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(threshold=10)) as events:
+            await _wait_for(lambda: len(events) == 1)
+            return list(events)
+
+    events = asyncio.run(scenario())
+    assert events[0]["current_balance"] == 2.0
+    assert aimlapi_fake.request_count() == 6
+    assert "Next check in" in capsys.readouterr().out
+
+
+def test_a_bad_connection_is_logged_and_read_again_never_raised(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_NOKEY", json.dumps({"conn_type": "aimlapi"}))
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(aimlapi_conn_id="nokey", threshold=10)) as events:
+            await asyncio.sleep(0.5)
+            return list(events)
+
+    assert asyncio.run(scenario()) == []
+    out = capsys.readouterr().out
+    assert "'nokey'" in out
+    assert 2 <= out.count("Reading connection 'nokey' again") <= 0.5 / 0.2 + 1
+
+
+def test_a_missing_connection_is_logged_and_read_again(capsys: pytest.CaptureFixture[str]) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(aimlapi_conn_id="does_not_exist", threshold=10)) as events:
+            await asyncio.sleep(0.3)
+            return list(events)
+
+    assert asyncio.run(scenario()) == []
+    assert "Reading connection 'does_not_exist' again" in capsys.readouterr().out
+
+
+# -- restarts ------------------------------------------------------------------------------------
+
+
+def test_the_state_store_keeps_a_restart_from_firing_the_same_crossing(aimlapi_fake: FakeAimlApi) -> None:
+    store = FakeStateStore()
+
+    def with_store() -> AimlApiBalanceEventTrigger:
+        trigger = watcher(threshold=10)
+        trigger.asset_state_store = store  # type: ignore[assignment]  # injected by the 3.3+ triggerer
+        return trigger
+
+    first = run_sequence(aimlapi_fake, with_store(), [50, 5, 4])
+    trigger_module._FIRED_IN_MEMORY.clear()  # a new triggerer process remembers nothing itself
+    after_restart = run_sequence(aimlapi_fake, with_store(), [4, 3, 3])
+    rearmed = run_sequence(aimlapi_fake, with_store(), [30, 2])
+    assert [len(first), len(after_restart), len(rearmed)] == [1, 0, 1]
+    # written on each edge only, not at every check
+    assert store.writes == 3
+    assert store.data == {
+        "aimlapi.below.10.aimlapi_default": {
+            "fired": True,
+            "at": store.data["aimlapi.below.10.aimlapi_default"]["at"],
+        }
+    }
+
+
+def test_without_a_store_the_crossing_is_remembered_in_memory_until_a_restart(
+    aimlapi_fake: FakeAimlApi,
+) -> None:
+    first = run_sequence(aimlapi_fake, watcher(threshold=10), [50, 5])
+    recreated_in_same_process = run_sequence(aimlapi_fake, watcher(threshold=10), [5, 4])
+    trigger_module._FIRED_IN_MEMORY.clear()  # the triggerer restarted
+    after_restart = run_sequence(aimlapi_fake, watcher(threshold=10), [4, 4])
+    # documented: at most one repeat per restart
+    assert [len(first), len(recreated_in_same_process), len(after_restart)] == [1, 0, 1]
+
+
+def test_a_trigger_serving_several_assets_falls_back_to_memory(aimlapi_fake: FakeAimlApi) -> None:
+    def serving_two() -> AimlApiBalanceEventTrigger:
+        trigger = watcher(threshold=10)
+        trigger.asset_state_store = ManyAssetsStore()  # type: ignore[assignment]
+        return trigger
+
+    first = run_sequence(aimlapi_fake, serving_two(), [5])
+    again = run_sequence(aimlapi_fake, serving_two(), [5])
+    assert [len(first), len(again)] == [1, 0]
+
+
+def test_watchers_with_other_thresholds_keep_separate_state(aimlapi_fake: FakeAimlApi) -> None:
+    store = FakeStateStore()
+    low, very_low = watcher(threshold=10), watcher(threshold=3)
+    low.asset_state_store = store  # type: ignore[assignment]
+    very_low.asset_state_store = store  # type: ignore[assignment]
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        async with running(low) as low_events, running(very_low) as very_low_events:
+            await feed(aimlapi_fake, [20, 5, 2, 2])
+            await checks(aimlapi_fake, 1)
+            return list(low_events), list(very_low_events)
+
+    low_events, very_low_events = asyncio.run(scenario())
+    assert [e["current_balance"] for e in low_events] == [5]
+    assert [e["current_balance"] for e in very_low_events] == [2]
+
+
+# -- construction, serialization ---------------------------------------------------------------
+
+
+def test_serialize_round_trip_and_hash_stability() -> None:
+    trigger = AimlApiBalanceEventTrigger(threshold="12.5", direction="above", poll_interval=60)
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_aimlapi.triggers.aimlapi.AimlApiBalanceEventTrigger"
+    assert kwargs == {
+        "aimlapi_conn_id": "aimlapi_default",
+        "threshold": 12.5,
+        "direction": "above",
+        "poll_interval": 60.0,
+        "request_timeout": None,
+    }
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    rebuilt = AimlApiBalanceEventTrigger(**kwargs)
+    assert rebuilt.serialize() == (path, kwargs)
+    # The same watcher declared twice (or re-parsed) is one trigger to the scheduler.
+    same = AimlApiBalanceEventTrigger(threshold=12.5, direction="above", poll_interval=60.0)
+    assert BaseEventTrigger.hash(*same.serialize()) == BaseEventTrigger.hash(path, kwargs)
+    other = AimlApiBalanceEventTrigger(threshold=12.5, direction="below", poll_interval=60.0)
+    assert BaseEventTrigger.hash(*other.serialize()) != BaseEventTrigger.hash(path, kwargs)
+
+
+def test_it_is_an_event_trigger_for_asset_watchers() -> None:
+    from airflow.sdk import Asset, AssetWatcher
+
+    trigger = AimlApiBalanceEventTrigger(threshold=5)
+    asset = Asset("aimlapi_low_balance", watchers=[AssetWatcher(name="low", trigger=trigger)])
+    assert isinstance(trigger, BaseEventTrigger)
+    assert asset.watchers[0].trigger is trigger
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"threshold": -1}, "threshold"),
+        ({"threshold": "ten"}, "threshold"),
+        ({"threshold": float("nan")}, "threshold"),
+        ({"threshold": 5, "direction": "sideways"}, "direction"),
+        ({"threshold": 5, "poll_interval": -3}, "poll_interval"),
+    ],
+)
+def test_bad_arguments_are_refused_naming_them(kwargs: dict[str, Any], named: str) -> None:
+    with pytest.raises(AimlApiConfigError, match=named):
+        AimlApiBalanceEventTrigger(**kwargs)
+
+
+# -- sharing with the gates ----------------------------------------------------------------------
+
+
+def test_watchers_and_gates_on_one_account_share_one_request_per_interval(aimlapi_fake: FakeAimlApi) -> None:
+    aimlapi_fake.set_balance(5.0)
+    interval = 0.2
+
+    async def scenario() -> tuple[float, int, int, int]:
+        loop = asyncio.get_running_loop()
+        gates = [
+            asyncio.ensure_future(
+                _drain(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=interval))
+            )
+            for _ in range(20)
+        ]
+        watchers = [watcher(threshold=10 + i, poll_interval=interval) for i in range(20)]
+        async with _all_running(watchers) as events:
+            await _wait_for(lambda: bool(active_pollers()) and len(active_pollers()[0].waiters) == 40)
+            pollers = len(active_pollers())
+            aimlapi_fake.reset_requests()
+            started = loop.time()
+            await asyncio.sleep(5 * interval)
+            requests = aimlapi_fake.request_count()
+            elapsed = loop.time() - started
+            fired = len(events)
+        for gate in gates:
+            gate.cancel()
+        await asyncio.gather(*gates, return_exceptions=True)
+        return elapsed, requests, pollers, fired
+
+    elapsed, requests, pollers, fired = asyncio.run(scenario())
+    assert pollers == 1
+    assert fired == 20  # each watcher fired once for the low balance
+    assert requests <= elapsed / interval + 2  # 40 pollers on their own: ~40 per interval
+
+
+async def _drain(trigger: AimlApiBalanceTrigger) -> list[Any]:
+    return [event async for event in trigger.run()]
+
+
+@asynccontextmanager
+async def _all_running(triggers: list[AimlApiBalanceEventTrigger]) -> AsyncIterator[list[dict[str, Any]]]:
+    events: list[dict[str, Any]] = []
+
+    async def consume(trigger: AimlApiBalanceEventTrigger) -> None:
+        async for event in trigger.run():
+            events.append(event.payload)
+
+    tasks = [asyncio.ensure_future(consume(t)) for t in triggers]
+    try:
+        yield events
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

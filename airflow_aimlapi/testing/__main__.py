@@ -1,9 +1,19 @@
-"""Run the fake AIML API from the command line: ``python -m airflow_aimlapi.testing --help``."""
+"""Run the fake AIML API from the command line: ``python -m airflow_aimlapi.testing --help``.
+
+As soon as it listens it prints two lines, then serves until interrupted (Ctrl-C or SIGTERM)::
+
+    http://127.0.0.1:43123
+    export AIRFLOW_CONN_AIMLAPI_DEFAULT='{"conn_type": "aimlapi", "host": ..., "password": ...}'
+
+The second line is ready to paste into the shell that runs Airflow. Nothing here imports
+Airflow, so the fake starts in well under a second.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import signal
 import sys
 import threading
@@ -11,15 +21,35 @@ import threading
 from airflow_aimlapi.testing.fake_api import FakeAimlApi
 
 
+def export_line(conn_id: str, connection_json: str) -> str:
+    """Return a POSIX shell line that exports a connection as ``AIRFLOW_CONN_<CONN_ID>``.
+
+    :param conn_id: The Airflow connection id, e.g. ``aimlapi_default``.
+    :param connection_json: The connection in Airflow's JSON form.
+    """
+    return f"export AIRFLOW_CONN_{conn_id.upper()}={shlex.quote(connection_json)}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Serve a fake AIML API until interrupted; prints its URL and connection JSON first."""
-    parser = argparse.ArgumentParser(prog="python -m airflow_aimlapi.testing", description=__doc__)
+    """Serve a fake AIML API until interrupted; prints its URL and an ``export`` line first.
+
+    :param argv: Command-line arguments; ``sys.argv[1:]`` by default.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_aimlapi.testing",
+        description="Serve a fake AIML API on 127.0.0.1; print its URL and an export line for Airflow.",
+    )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--api-key", default="fake-aimlapi-key", help="the key the fake accepts")
     parser.add_argument("--balance", type=float, default=123.45, help="starting balance in USD")
     parser.add_argument("--rise-per-second", type=float, default=0.0, help="USD added per second")
     parser.add_argument("--rise-until", type=float, default=None, help="stop rising at this balance")
+    parser.add_argument(
+        "--conn-id", default="aimlapi_default", help="connection id of the export line (aimlapi_default)"
+    )
     args = parser.parse_args(argv)
+    if not args.conn_id.replace("_", "").isalnum():
+        parser.error(f"--conn-id {args.conn_id!r}: use letters, digits and underscores only")
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -27,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.rise_per_second:
             api.rise(args.rise_per_second, until=args.rise_until)
         print(api.url, flush=True)
-        print(f"AIRFLOW_CONN_AIMLAPI_DEFAULT='{api.connection_json()}'", flush=True)
+        print(export_line(args.conn_id, api.connection_json()), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     return 0

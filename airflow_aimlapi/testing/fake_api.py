@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
-from airflow_aimlapi.records import BALANCE_PATH, BILLING_DETAIL_PATH, CREDITS_PER_USD, LEGACY_BALANCE_PATH
+from airflow_aimlapi._paths import BALANCE_PATH, BILLING_DETAIL_PATH, CREDITS_PER_USD, LEGACY_BALANCE_PATH
 
 
 def documented_body(name: str) -> dict[str, Any]:

@@ -40,9 +40,9 @@ from typing import Any
 import pytest
 
 from airflow_aimlapi.testing.fake_api import FakeAimlApi
+from airflow_aimlapi.testing.sandbox import AIMLAPI_CONNECTION_PREFIX
 
 DAGS_FOLDER_INI = "aimlapi_dags_folder"
-CONNECTION_PREFIX = "AIRFLOW_CONN_AIMLAPI_"
 
 
 @dataclass
@@ -150,7 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.set_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", state.sql_alchemy_conn)
     state.set_env("AIRFLOW__CORE__DAGS_FOLDER", str(state.dags_folder))
     state.set_env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    for name in [n for n in os.environ if n.startswith(CONNECTION_PREFIX)]:
+    for name in [n for n in os.environ if n.startswith(AIMLAPI_CONNECTION_PREFIX)]:
         state.set_env(name, None)
     config.stash[_HOME_KEY] = state
 

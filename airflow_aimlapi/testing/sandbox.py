@@ -23,6 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+#: Connections of this provider that a sandbox inherits from its caller's environment.
+AIMLAPI_CONNECTION_PREFIX = "AIRFLOW_CONN_AIMLAPI_"
+
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
@@ -58,14 +61,24 @@ def cli_json(stdout: str) -> Any:
 class AirflowSandbox:
     """A temporary Airflow installation: its own ``AIRFLOW_HOME``, SQLite database and DAGs folder.
 
+    Its commands inherit the caller's environment without its Airflow settings (``AIRFLOW__*``) and
+    connections (``AIRFLOW_CONN_*``), so the sandbox is not steered by the shell it runs in, with
+    one exception: ``AIRFLOW_CONN_AIMLAPI_*`` connections are kept, so the ``aimlapi_fake``
+    fixture's (or a ``FakeAimlApi`` exported by the caller) reaches the sandbox's commands.
+
     :param dags_folder: The folder of DAG files to load.
-    :param env: Extra environment for every Airflow command (connections, settings).
+    :param env: Extra environment for every Airflow command (connections, settings); it wins over
+        anything inherited.
     """
 
     def __init__(self, dags_folder: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="aimlapi-airflow-"))
         self.db_path = self.home / "airflow.db"
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith(AIMLAPI_CONNECTION_PREFIX) or not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))
+        }
         self.env: dict[str, str] = {
             **inherited,
             "AIRFLOW_HOME": str(self.home),

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from airflow_aimlapi.testing.sandbox import cli_json
+from airflow_aimlapi.testing import FakeAimlApi
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, cli_json
 
 
 def test_cli_json_skips_warnings_and_log_lines_that_start_with_a_bracket() -> None:
@@ -14,3 +18,36 @@ def test_cli_json_skips_warnings_and_log_lines_that_start_with_a_bracket() -> No
     assert cli_json(out) == [{"package_name": "airflow-provider-aimlapi"}]
     with pytest.raises(ValueError, match="no JSON"):
         cli_json("[2026-11-24] INFO - nothing else\n")
+
+
+def test_the_sandbox_keeps_aimlapi_connections_and_drops_other_airflow_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_GATEWAY", '{"conn_type": "aimlapi", "password": "k"}')
+    monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_DEFAULT", "postgresql://prod-db/airflow")
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://prod-db/airflow")
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    with AirflowSandbox(tmp_path, env={"AIRFLOW__CORE__PARALLELISM": "3"}) as box:
+        assert box.env["AIRFLOW_CONN_AIMLAPI_GATEWAY"] == '{"conn_type": "aimlapi", "password": "k"}'
+        assert "AIRFLOW_CONN_POSTGRES_DEFAULT" not in box.env
+        assert "AIRFLOW__CORE__EXECUTOR" not in box.env
+        assert box.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{box.db_path}"
+        assert box.env["AIRFLOW__CORE__PARALLELISM"] == "3"
+        home = box.home
+        assert home.is_dir()
+    assert not home.exists()
+
+
+def test_the_aimlapi_fake_fixture_reaches_the_sandbox(aimlapi_fake: FakeAimlApi, tmp_path: Path) -> None:
+    with AirflowSandbox(tmp_path) as box:
+        conn = json.loads(box.env["AIRFLOW_CONN_AIMLAPI_DEFAULT"])
+    assert conn["host"] == aimlapi_fake.url
+    assert conn["password"] == aimlapi_fake.api_key
+
+
+def test_an_explicit_env_wins_over_the_inherited_connection(
+    aimlapi_fake: FakeAimlApi, tmp_path: Path
+) -> None:
+    mine = aimlapi_fake.connection_json(api_key="another-key")
+    with AirflowSandbox(tmp_path, env={"AIRFLOW_CONN_AIMLAPI_DEFAULT": mine}) as box:
+        assert box.env["AIRFLOW_CONN_AIMLAPI_DEFAULT"] == mine

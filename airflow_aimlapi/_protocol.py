@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_aimlapi import __version__
@@ -26,10 +26,12 @@ from airflow_aimlapi.exceptions import (
     AimlApiConnectionError,
     AimlApiError,
     AimlApiInsufficientCreditsError,
+    AimlApiInvalidResponseError,
     AimlApiRateLimitError,
     AimlApiRequestError,
     AimlApiServerError,
     AimlApiTimeoutError,
+    scrub,
 )
 from airflow_aimlapi.records import Endpoint, RecordT
 
@@ -40,9 +42,16 @@ DEFAULT_MAX_RETRIES = 3
 #: First retry waits about this long; each next one twice as long, up to RETRY_BACKOFF_CAP.
 DEFAULT_RETRY_BACKOFF = 1.0
 RETRY_BACKOFF_CAP = 30.0
-#: A Retry-After longer than this is not slept through inside one call: the error is raised so
-#: Airflow's own retries (or the sensor's next poke) take over instead of holding a worker.
-MAX_RETRY_AFTER = 120.0
+#: The longest one hook call may spend waiting between its retries, in seconds. A wait (backoff or
+#: Retry-After) that would overrun it is not slept: the error is raised so Airflow's own retries
+#: (or the sensor's next poke) take over instead of holding a worker.
+DEFAULT_RETRY_BUDGET = 120.0
+#: Kept for callers of earlier versions: the longest Retry-After one call sleeps through by default.
+MAX_RETRY_AFTER = DEFAULT_RETRY_BUDGET
+#: How many characters of a server's error message, or of an HTTP library's error, a message quotes.
+ERROR_TEXT_LIMIT = 300
+#: How many characters of a server's requestId are kept.
+REQUEST_ID_LIMIT = 100
 USER_AGENT = f"airflow-provider-aimlapi/{__version__}"
 
 
@@ -56,6 +65,8 @@ class ApiSettings:
     :param connect_timeout: Seconds to wait for a TCP/TLS connection.
     :param read_timeout: Seconds to wait for an answer.
     :param max_retries: How many times a transient failure is retried within one call.
+    :param transient: The connection is a temporary one (Airflow's "Test" button builds one with a
+        random id): messages then say "this connection" and name the base URL instead of the id.
     """
 
     conn_id: str
@@ -64,6 +75,17 @@ class ApiSettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    transient: bool = False
+
+    @property
+    def subject(self) -> str:
+        """How messages name the connection: ``connection 'x'``, or ``this connection``."""
+        return "this connection" if self.transient else f"connection '{self.conn_id}'"
+
+    @property
+    def where(self) -> str:
+        """The parenthesised note that says which connection a message is about."""
+        return f"(base URL {self.base_url})" if self.transient else f"({self.subject})"
 
     def url(self, path: str) -> str:
         """Return the absolute URL of an API path such as ``/v2/billing``."""
@@ -84,8 +106,19 @@ class ApiSettings:
         return (self.base_url, hashlib.sha256(self.api_key.encode()).hexdigest())
 
     def redact(self, text: str) -> str:
-        """Remove the API key from text that came from elsewhere (a server message, a library error)."""
-        return text.replace(self.api_key, "***") if self.api_key else text
+        """Remove the API key (and any long enough piece of it) from outside text, without shortening it.
+
+        :param text: Text that came from elsewhere (a server message, a library error).
+        """
+        return scrub(text, secret=self.api_key, limit=None)
+
+    def scrub(self, text: object, limit: int | None = ERROR_TEXT_LIMIT) -> str:
+        """Make outside text safe for a message: the key redacted first, then the text shortened.
+
+        :param text: Text that came from elsewhere (a server message, a field value, a library error).
+        :param limit: The longest result, in characters.
+        """
+        return scrub(text, secret=self.api_key, limit=limit)
 
 
 class ConnectionFields(Protocol):
@@ -104,6 +137,7 @@ def settings_from_connection(
     *,
     timeout: float | None = None,
     max_retries: int | None = None,
+    transient: bool = False,
 ) -> ApiSettings:
     """Build and validate :class:`ApiSettings` from an Airflow connection.
 
@@ -116,26 +150,24 @@ def settings_from_connection(
     :param extra: The connection's extra fields as a dict (``timeout``, ``max_retries``).
     :param timeout: Read timeout in seconds, overriding the extra.
     :param max_retries: Retries of transient failures, overriding the extra.
+    :param transient: The connection is Airflow's temporary test connection, whose random id means
+        nothing to the user: errors say "this connection" instead of naming it.
     """
     password, host, schema, port = conn.password, conn.host, conn.schema, conn.port
+    named = _Named(conn_id, "This connection" if transient else f"Connection '{conn_id}'")
     api_key = (password or "").strip()
     if not api_key:
-        raise AimlApiConfigError(
-            f"Connection '{conn_id}' has no API key: put your AIML API key in its password field.",
-            conn_id=conn_id,
-        )
+        named.fail("has no API key: put your AIML API key in its password field.")
     if any(ch.isspace() for ch in api_key):
-        raise AimlApiConfigError(
-            f"Connection '{conn_id}' has an API key with white space inside it; paste the key again.",
-            conn_id=conn_id,
-        )
-    base_url = _base_url(conn_id, host, schema, port)
+        named.fail("has an API key with white space inside it; paste the key again.")
+    _check_key_characters(named, api_key)
+    base_url = _base_url(named, host, schema, port, api_key)
     if timeout is None:
         timeout = _extra(extra, "timeout")
-    read_timeout = _positive_seconds(conn_id, "timeout", timeout, DEFAULT_READ_TIMEOUT)
+    read_timeout = _positive_seconds(named, "timeout", timeout, DEFAULT_READ_TIMEOUT)
     if max_retries is None:
         max_retries = _extra(extra, "max_retries")
-    retries = _retry_count(conn_id, max_retries)
+    retries = _retry_count(named, max_retries)
     return ApiSettings(
         conn_id=conn_id,
         base_url=base_url,
@@ -143,7 +175,36 @@ def settings_from_connection(
         connect_timeout=min(DEFAULT_CONNECT_TIMEOUT, read_timeout),
         read_timeout=read_timeout,
         max_retries=retries,
+        transient=transient,
     )
+
+
+@dataclass(frozen=True)
+class _Named:
+    """The connection being validated: its id, and how a sentence starts when naming it."""
+
+    conn_id: str
+    subject: str
+
+    def fail(self, problem: str) -> NoReturn:
+        raise AimlApiConfigError(f"{self.subject} {problem}", conn_id=self.conn_id)
+
+
+def _check_key_characters(named: _Named, api_key: str) -> None:
+    # An HTTP header carries printable ASCII only: a curly quote or a control character pasted with
+    # the key would fail deep inside the HTTP library with an error that says nothing useful.
+    for index, char in enumerate(api_key):
+        if not (char.isascii() and char.isprintable()):
+            kind = (
+                f"the non-ASCII character U+{ord(char):04X}"
+                if char.isprintable()
+                else f"an invisible or control character (U+{ord(char):04X})"
+            )
+            named.fail(
+                f"has an API key with {kind} at position {index + 1} of {len(api_key)}; an API key is "
+                "plain ASCII (quotes or invisible characters often come along when copying). "
+                "Paste the key again."
+            )
 
 
 def _extra(extra: Mapping[str, Any], name: str) -> Any:
@@ -152,7 +213,7 @@ def _extra(extra: Mapping[str, Any], name: str) -> Any:
     return extra.get(f"extra__aimlapi__{name}") if value in (None, "") else value
 
 
-def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | None) -> str:
+def _base_url(named: _Named, host: str | None, schema: str | None, port: int | None, api_key: str) -> str:
     raw = (host or "").strip()
     if not raw:
         return DEFAULT_BASE_URL
@@ -162,21 +223,18 @@ def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | No
     try:
         parts = urlsplit(raw)
         url_port = parts.port
+        reason = None
     except ValueError as err:
-        raise AimlApiConfigError(
-            f"Connection '{conn_id}' has an invalid host {host!r}: {err}", conn_id=conn_id
-        ) from None
+        # A key pasted into the host field is removed like any outside text.
+        reason = scrub(err, secret=api_key)
+    if reason is not None:  # raised outside the handler, so no traceback quotes the raw host
+        named.fail(f"has an invalid host {scrub(host, secret=api_key)!r}: {reason}")
     if parts.scheme not in ("http", "https"):
-        raise AimlApiConfigError(
-            f"Connection '{conn_id}' has host/schema with scheme {parts.scheme!r}; use http or https.",
-            conn_id=conn_id,
-        )
+        named.fail(f"has host/schema with scheme {scrub(parts.scheme, secret=api_key)!r}; use http or https.")
     if not parts.hostname:
-        raise AimlApiConfigError(f"Connection '{conn_id}' has no host name in {host!r}.", conn_id=conn_id)
+        named.fail(f"has no host name in {scrub(host, secret=api_key)!r}.")
     if parts.query or parts.fragment:
-        raise AimlApiConfigError(
-            f"Connection '{conn_id}' host {host!r} must not have a query or fragment.", conn_id=conn_id
-        )
+        named.fail(f"has a host {scrub(host, secret=api_key)!r} with a query or fragment; remove it.")
     netloc = parts.netloc
     if port and url_port is None:
         netloc = f"{netloc}:{port}"
@@ -187,27 +245,21 @@ def _base_url(conn_id: str, host: str | None, schema: str | None, port: int | No
     return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
-def _positive_seconds(conn_id: str, name: str, value: Any, default: float) -> float:
+def _positive_seconds(named: _Named, name: str, value: Any, default: float) -> float:
     if value is None or value == "":
         return default
     number = _as_number(value)
     if number is None or not math.isfinite(number) or number <= 0:
-        raise AimlApiConfigError(
-            f"Connection '{conn_id}' extra '{name}' must be a positive number of seconds, got {value!r}.",
-            conn_id=conn_id,
-        )
+        named.fail(f"has extra '{name}' that is not a positive number of seconds: {value!r}.")
     return number
 
 
-def _retry_count(conn_id: str, value: Any) -> int:
+def _retry_count(named: _Named, value: Any) -> int:
     if value is None or value == "":
         return DEFAULT_MAX_RETRIES
     number = _as_number(value)
     if number is None or not number.is_integer() or number < 0:
-        raise AimlApiConfigError(
-            f"Connection '{conn_id}' extra 'max_retries' must be a whole number >= 0, got {value!r}.",
-            conn_id=conn_id,
-        )
+        named.fail(f"has extra 'max_retries' that is not a whole number >= 0: {value!r}.")
     return int(number)
 
 
@@ -263,6 +315,8 @@ def describe_error_body(body: str) -> tuple[str, str | None]:
 
     Handles both documented shapes (``{message, requestId, ...}`` and problem+json
     ``{title, message, requestId, error: {...}}``) and non-JSON bodies such as a proxy's HTML page.
+    Both are returned raw, neither redacted nor shortened: pass them through
+    :meth:`ApiSettings.scrub` before they reach a message.
 
     :param body: The response body as text.
     """
@@ -284,7 +338,7 @@ def describe_error_body(body: str) -> tuple[str, str | None]:
         )
     title = _TITLE.search(body)
     text = title.group(1) if title else _TAG.sub(" ", body)
-    return " ".join(text.split())[:200], None
+    return " ".join(text.split()), None
 
 
 def error_for_status(
@@ -298,22 +352,22 @@ def error_for_status(
     :param headers: The response headers (for ``Retry-After``).
     :param body: The response body as text.
     """
-    message, request_id = describe_error_body(body)
-    message = settings.redact(message)
-    text = f"AIML API {endpoint} answered HTTP {status}"
+    raw_message, raw_request_id = describe_error_body(body)
+    message = settings.scrub(raw_message)
+    request_id = settings.scrub(raw_request_id, limit=REQUEST_ID_LIMIT) if raw_request_id else None
+    text = f"AIML API {endpoint} answered HTTP {status} {settings.where}"
     if message:
         text += f": {message}"
     if request_id:
         text += f" (requestId {request_id})"
-    text += f" [connection '{settings.conn_id}']"
     info: dict[str, Any] = {
         "http_status": status,
-        "request_id": request_id,
+        "request_id": request_id or None,
         "endpoint": endpoint,
         "conn_id": settings.conn_id,
     }
     if status == 401:
-        return AimlApiAuthError(f"{text}. Check the API key in connection '{settings.conn_id}'.", **info)
+        return AimlApiAuthError(f"{text}. Check the API key in {settings.subject}.", **info)
     if status == 403:
         if "credit" in message.lower():
             return AimlApiInsufficientCreditsError(text, **info)
@@ -323,7 +377,7 @@ def error_for_status(
     if status >= 500:
         return AimlApiServerError(text, **info)
     if status == 404:
-        text += f"; is the base URL {settings.base_url!r} right?"
+        text += f"; is the base URL {settings.base_url} right?"
     return AimlApiRequestError(text, **info)
 
 
@@ -337,8 +391,8 @@ def transport_error(
     :param cause: The HTTP library's exception; its text is kept, with the key redacted.
     :param timed_out: Whether the call timed out (rather than failing to connect or being dropped).
     """
-    detail = settings.redact(str(cause) or type(cause).__name__)
-    where = f"[connection '{settings.conn_id}']"
+    detail = settings.scrub(str(cause) or type(cause).__name__)
+    where = settings.where
     if timed_out:
         return AimlApiTimeoutError(
             f"AIML API {endpoint} did not answer within {settings.read_timeout:g} s {where}: {detail}",
@@ -417,6 +471,10 @@ def interpret_response(
     non-200 becomes an error (:func:`error_for_status`), a 200 is parsed by the endpoint, and every
     balance read is published as the ``aimlapi.balance`` metric.
 
+    Any text of the answer that an error quotes (an error message, a bad field value, the start of
+    a body that is not JSON) is redacted of the key before it is shortened, and every error carries
+    the connection id, the endpoint and the HTTP status.
+
     :param settings: The settings in use (connection id, redaction).
     :param endpoint: The endpoint that was called.
     :param status: The HTTP status.
@@ -426,7 +484,15 @@ def interpret_response(
     if status != 200:
         body = content.decode("utf-8", errors="replace")
         raise error_for_status(settings, endpoint.path, status, headers, body)
-    record = endpoint.parse(content)
+    try:
+        record = endpoint.parse(content, secret=settings.api_key)
+    except AimlApiInvalidResponseError as err:
+        raise AimlApiInvalidResponseError(
+            f"{err.message} {settings.where}",
+            http_status=status,
+            endpoint=endpoint.path,
+            conn_id=settings.conn_id,
+        ) from None
     balance = getattr(record, "current_balance", None)
     if isinstance(balance, float):
         record_balance(settings.conn_id, balance)

@@ -8,13 +8,74 @@ Errors that no retry can fix (a bad key, a bad connection or parameter) are also
 ``AirflowFailException``, so the task fails at once without spending its Airflow retries.
 Errors marked ``retryable`` (rate limits, server errors, network failures) are the ones the hook
 retries and the balance sensor waits out.
+
+Every piece of text that came from outside (a server's error body or field value, an HTTP
+library's exception) reaches an error message only through :func:`scrub`, which removes the API
+key, and any long enough piece of it, before it shortens the text.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+#: Any piece of the key at least this long is redacted: a server may echo a truncated key.
+SECRET_PIECE = 10
+#: What a redacted key (or piece of it) is replaced with.
+REDACTED = "***"
+#: Only this much of a text is read: the output is far shorter, and a huge body must stay cheap.
+_SCAN_LIMIT = 64 * 1024
+
+
+def scrub(text: object, *, secret: str | None = None, limit: int | None = 200) -> str:
+    """Make outside text safe to put in a message: the one way such text reaches an error.
+
+    In order: the key and every piece of it of :data:`SECRET_PIECE` or more characters are replaced
+    by ``***``; white space runs become one space; then, and only then, the text is cut to
+    ``limit`` characters. Redacting first means a cut can never leave half a key behind.
+
+    :param text: The text (anything else is converted with ``str``).
+    :param secret: The API key to remove; ``None`` when no key is known.
+    :param limit: The longest result, in characters; ``None`` for no cut.
+    """
+    raw = text if isinstance(text, str) else str(text)
+    raw = _redact(raw[:_SCAN_LIMIT], secret) if secret else raw[:_SCAN_LIMIT]
+    one_line = " ".join(raw.split())
+    if limit is not None and len(one_line) > limit:
+        one_line = one_line[: max(0, limit - 3)] + "..."
+    return one_line
+
+
+def _redact(text: str, secret: str) -> str:
+    if len(secret) <= SECRET_PIECE:
+        return text.replace(secret, REDACTED)
+    spans: list[list[int]] = []
+    # Each match is the start of a SECRET_PIECE-long piece of the key; overlapping or touching
+    # pieces merge, so a whole key (or a longer piece) becomes a single "***".
+    for match in _pieces_of(secret).finditer(text):
+        start, end = match.start(), match.start() + SECRET_PIECE
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out += [text[last:start], REDACTED]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+@lru_cache(maxsize=16)
+def _pieces_of(secret: str) -> re.Pattern[str]:
+    pieces = sorted({secret[i : i + SECRET_PIECE] for i in range(len(secret) - SECRET_PIECE + 1)})
+    # A lookahead finds overlapping occurrences too.
+    return re.compile("(?=(?:" + "|".join(map(re.escape, pieces)) + "))")
 
 
 class AimlApiError(AirflowException):

@@ -1,8 +1,13 @@
 """Typed, immutable records of the AIML API billing answers, and the one place that parses them.
 
-Every body the API returns goes through :func:`parse_body`, which either returns a valid record or
-raises :class:`~airflow_aimlapi.exceptions.AimlApiInvalidResponseError` naming the endpoint and
-the field. Nothing here does I/O, so the hook (``requests``) and the trigger (``httpx``) share it.
+Every 200 body goes through :meth:`Endpoint.parse`, which either returns a valid record or raises
+:class:`~airflow_aimlapi.exceptions.AimlApiInvalidResponseError` naming the endpoint and the field.
+Nothing here does I/O, so the hook (``requests``) and the trigger (``httpx``) share it.
+
+The reader is tolerant where that is harmless (numbers sent as numeric strings, unknown fields,
+``null`` auto top-up amounts while auto top-up is off) and strict where a wrong value would mislead
+a gate (a balance that is missing or not a finite number, a currency other than USD). Any value
+quoted in an error passes through :func:`~airflow_aimlapi.exceptions.scrub` with the key in use.
 
 v2 records use the API's field names as they are; the legacy v1 record uses them in snake_case.
 """
@@ -11,12 +16,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Generic, NoReturn, TypeVar
 
-from airflow_aimlapi.exceptions import AimlApiInvalidResponseError
+from airflow_aimlapi.exceptions import AimlApiInvalidResponseError, scrub
 
 #: The v1 balance is in credits: 1 USD buys 2,000,000 credits.
 CREDITS_PER_USD = 2_000_000
@@ -27,6 +33,13 @@ CURRENCY = "USD"
 BALANCE_PATH = "/v2/billing"
 BILLING_DETAIL_PATH = "/v2/billing/detail"
 LEGACY_BALANCE_PATH = "/v1/billing/balance"
+
+#: How many characters of a bad value an error quotes.
+QUOTE_LIMIT = 40
+#: How many characters of a body that is not JSON an error quotes.
+SNIPPET_LIMIT = 120
+# A JSON number literal, as a numeric string must spell it (no "1_000", "0x10", "nan").
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -60,14 +73,16 @@ class AutoTopupSettings(_Record):
     """The ``autotopup_settings`` of ``GET /v2/billing/detail``.
 
     :param is_enabled: Whether auto top-up is on.
-    :param threshold: The balance (USD) below which a top-up is made.
-    :param amount: How much (USD) each top-up adds.
+    :param threshold: The balance (USD) below which a top-up is made; ``None`` only while auto
+        top-up is off and the API sent ``null``.
+    :param amount: How much (USD) each top-up adds; ``None`` only while auto top-up is off and the
+        API sent ``null``.
     :param currency: Always ``"USD"``.
     """
 
     is_enabled: bool
-    threshold: float
-    amount: float
+    threshold: float | None
+    amount: float | None
     currency: str
 
 
@@ -124,20 +139,45 @@ RecordT = TypeVar("RecordT", Balance, BillingDetail, LegacyBalance)
 
 
 class _Fields:
-    """Reads typed fields from one JSON object, naming the endpoint and field on any mismatch."""
+    """Reads typed fields from one JSON object, naming the endpoint and field on any mismatch.
 
-    def __init__(self, endpoint: str, data: Any, prefix: str = "") -> None:
+    :param endpoint: The API path the object came from.
+    :param data: The decoded JSON value that should be an object.
+    :param secret: The API key in use, redacted from any value an error quotes.
+    :param prefix: The dotted path of a nested object, for field names in errors.
+    """
+
+    def __init__(self, endpoint: str, data: Any, secret: str | None = None, prefix: str = "") -> None:
         self.endpoint = endpoint
+        self.secret = secret
         self.prefix = prefix
         if not isinstance(data, dict):
             where = f"field '{prefix.rstrip('.')}'" if prefix else "the body"
-            self.fail(f"{where} must be a JSON object, got {_kind(data)}")
+            self.fail(f"{where} must be a JSON object, got {self.kind(data)}")
         self.data: dict[str, Any] = data
 
     def fail(self, problem: str) -> NoReturn:
-        raise AimlApiInvalidResponseError(
-            f"AIML API returned an invalid answer at {self.endpoint}: {problem}", endpoint=self.endpoint
-        )
+        raise _invalid(self.endpoint, problem)
+
+    def quote(self, value: Any) -> str:
+        """Quote a value the server sent, redacted and shortened."""
+        return repr(scrub(value, secret=self.secret, limit=QUOTE_LIMIT))
+
+    def kind(self, value: Any) -> str:
+        """Describe a JSON value for an error: its type, and the value itself if it is short text."""
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return "a boolean"
+        if isinstance(value, (int, float)):
+            return f"the number {scrub(value, limit=QUOTE_LIMIT)}"
+        if isinstance(value, str):
+            return f"the string {self.quote(value)}"
+        if isinstance(value, list):
+            return "an array"
+        if isinstance(value, dict):
+            return "an object"
+        return type(value).__name__
 
     def _get(self, name: str) -> Any:
         if name not in self.data:
@@ -146,16 +186,27 @@ class _Fields:
 
     def number(self, name: str) -> float:
         value = self._get(name)
-        # bool is an int in Python, but true/false is not a number in JSON.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(f"field '{self.prefix}{name}' must be a number, got {_kind(value)}")
+        # A numeric string ("12.5") is read as the number it spells: some gateways send decimals
+        # that way. bool is an int in Python, but true/false is not a number in JSON.
+        is_numeric_string = isinstance(value, str) and _JSON_NUMBER.fullmatch(value.strip()) is not None
+        if not is_numeric_string and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            self.fail(f"field '{self.prefix}{name}' must be a number, got {self.kind(value)}")
         try:
-            number = float(value)
+            number = float(value.strip() if isinstance(value, str) else value)
         except OverflowError:  # an integer literal too large for a float
             number = math.inf
         if not math.isfinite(number):
-            self.fail(f"field '{self.prefix}{name}' must be a finite number, got {str(value)[:40]}")
+            self.fail(
+                f"field '{self.prefix}{name}' must be a finite number, "
+                f"got {scrub(value, secret=self.secret, limit=QUOTE_LIMIT)}"
+            )
         return number
+
+    def optional_number(self, name: str) -> float | None:
+        """Read a number that may be ``null`` or absent."""
+        if self.data.get(name) is None:
+            return None
+        return self.number(name)
 
     def integer(self, name: str) -> int:
         value = self.number(name)
@@ -166,19 +217,19 @@ class _Fields:
     def boolean(self, name: str) -> bool:
         value = self._get(name)
         if not isinstance(value, bool):
-            self.fail(f"field '{self.prefix}{name}' must be true or false, got {_kind(value)}")
+            self.fail(f"field '{self.prefix}{name}' must be true or false, got {self.kind(value)}")
         return value
 
     def string(self, name: str) -> str:
         value = self._get(name)
         if not isinstance(value, str):
-            self.fail(f"field '{self.prefix}{name}' must be a string, got {_kind(value)}")
+            self.fail(f"field '{self.prefix}{name}' must be a string, got {self.kind(value)}")
         return value
 
     def currency(self, name: str) -> str:
         value = self.string(name)
         if value != CURRENCY:
-            self.fail(f"field '{self.prefix}{name}' must be {CURRENCY!r}, got {value!r}")
+            self.fail(f"field '{self.prefix}{name}' must be {CURRENCY!r}, got {self.quote(value)}")
         return value
 
     def timestamp(self, name: str) -> datetime:
@@ -188,87 +239,82 @@ class _Fields:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            self.fail(f"field '{self.prefix}{name}' must be an ISO-8601 date-time, got {value!r}")
+            self.fail(f"field '{self.prefix}{name}' must be an ISO-8601 date-time, got {self.quote(value)}")
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
     def nested(self, name: str) -> _Fields:
-        return _Fields(self.endpoint, self._get(name), prefix=f"{self.prefix}{name}.")
+        return _Fields(self.endpoint, self._get(name), self.secret, prefix=f"{self.prefix}{name}.")
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r}"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+def _invalid(endpoint: str, problem: str) -> AimlApiInvalidResponseError:
+    return AimlApiInvalidResponseError(
+        f"AIML API {endpoint} returned an invalid answer: {problem}", endpoint=endpoint
+    )
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def decode_json(endpoint: str, body: str | bytes) -> Any:
+def decode_json(endpoint: str, body: str | bytes, *, secret: str | None = None) -> Any:
     """Decode a JSON body strictly: ``NaN`` and ``Infinity`` literals are refused.
 
     :param endpoint: The API path the body came from, for the error message.
     :param body: The body, as text or as the raw bytes (UTF-8, as JSON is on the wire).
+    :param secret: The API key in use, redacted from the start of the body an error quotes.
     """
     try:
         return json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as err:
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-        snippet = " ".join(text.split())[:120]
-        raise AimlApiInvalidResponseError(
-            f"AIML API returned an invalid answer at {endpoint}: the body is not JSON ({err}); "
-            f"it starts with {snippet!r}",
-            endpoint=endpoint,
-        ) from None
+        snippet = scrub(text, secret=secret, limit=SNIPPET_LIMIT)
+        reason = scrub(err, secret=secret, limit=SNIPPET_LIMIT)
+        raise _invalid(endpoint, f"the body is not JSON ({reason}); it starts with {snippet!r}") from None
 
 
-def parse_balance(data: Any) -> Balance:
+def parse_balance(data: Any, *, secret: str | None = None) -> Balance:
     """Validate a decoded ``/v2/billing`` body.
 
     :param data: The decoded JSON body.
+    :param secret: The API key in use, redacted from any value an error quotes.
     """
-    f = _Fields(BALANCE_PATH, data)
+    f = _Fields(BALANCE_PATH, data, secret)
     return Balance(current_balance=f.number("current_balance"), currency=f.currency("currency"))
 
 
-def parse_billing_detail(data: Any) -> BillingDetail:
+def parse_billing_detail(data: Any, *, secret: str | None = None) -> BillingDetail:
     """Validate a decoded ``/v2/billing/detail`` body.
 
+    ``threshold`` and ``amount`` may be ``null`` (or absent) while auto top-up is off.
+
     :param data: The decoded JSON body.
+    :param secret: The API key in use, redacted from any value an error quotes.
     """
-    f = _Fields(BILLING_DETAIL_PATH, data)
+    f = _Fields(BILLING_DETAIL_PATH, data, secret)
     topup = f.nested("autotopup_settings")
+    is_enabled = topup.boolean("is_enabled")
+    read = topup.number if is_enabled else topup.optional_number
     return BillingDetail(
         user_id=f.integer("user_id"),
         email=f.string("email"),
         current_balance=f.number("current_balance"),
         currency=f.currency("currency"),
         autotopup_settings=AutoTopupSettings(
-            is_enabled=topup.boolean("is_enabled"),
-            threshold=topup.number("threshold"),
-            amount=topup.number("amount"),
+            is_enabled=is_enabled,
+            threshold=read("threshold"),
+            amount=read("amount"),
             currency=topup.currency("currency"),
         ),
     )
 
 
-def parse_legacy_balance(data: Any) -> LegacyBalance:
+def parse_legacy_balance(data: Any, *, secret: str | None = None) -> LegacyBalance:
     """Validate a decoded ``/v1/billing/balance`` body.
 
     :param data: The decoded JSON body.
+    :param secret: The API key in use, redacted from any value an error quotes.
     """
-    f = _Fields(LEGACY_BALANCE_PATH, data)
+    f = _Fields(LEGACY_BALANCE_PATH, data, secret)
     return LegacyBalance(
         balance=f.number("balance"),
         low_balance=f.boolean("lowBalance"),
@@ -285,18 +331,20 @@ class Endpoint(Generic[RecordT]):
     """One billing endpoint: its absolute path and the parser of its 200 body.
 
     :param path: The absolute API path, e.g. ``/v2/billing``.
-    :param parser: Validates the decoded JSON body into a record.
+    :param parser: Validates the decoded JSON body into a record (``secret`` as a keyword).
     """
 
     path: str
-    parser: Callable[[Any], RecordT]
+    parser: Callable[..., RecordT]
 
-    def parse(self, body: str | bytes) -> RecordT:
+    def parse(self, body: str | bytes, *, secret: str | None = None) -> RecordT:
         """Decode and validate a 200 body from this endpoint.
 
         :param body: The body, as text or raw bytes.
+        :param secret: The API key in use: redacted (with any piece of it) from every value an
+            error quotes, before the value is shortened.
         """
-        return self.parser(decode_json(self.path, body))
+        return self.parser(decode_json(self.path, body, secret=secret), secret=secret)
 
 
 BALANCE = Endpoint(BALANCE_PATH, parse_balance)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from functools import cached_property
@@ -13,7 +14,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow_aimlapi import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_aimlapi._protocol import (
     DEFAULT_RETRY_BACKOFF,
-    MAX_RETRY_AFTER,
+    DEFAULT_RETRY_BUDGET,
     RETRY_BACKOFF_CAP,
     ApiSettings,
     backoff_delay,
@@ -21,7 +22,7 @@ from airflow_aimlapi._protocol import (
     settings_from_connection,
     transport_error,
 )
-from airflow_aimlapi.exceptions import AimlApiError, AimlApiRateLimitError
+from airflow_aimlapi.exceptions import AimlApiConfigError, AimlApiError, AimlApiRateLimitError
 from airflow_aimlapi.records import (
     BALANCE,
     BILLING_DETAIL,
@@ -47,13 +48,17 @@ class AimlApiHook(BaseHook):
     One ``requests.Session`` is kept per hook and reused by every call. Each call has a timeout
     (10 s to connect, 30 s to read by default) and retries 429, 5xx, timeouts and dropped
     connections up to ``max_retries`` times with exponential backoff and jitter, honouring a
-    ``Retry-After`` the API sends. Other 4xx answers are not retried; 401/403 raise
-    :class:`~airflow_aimlapi.exceptions.AimlApiAuthError`, which fails a task without retries.
+    ``Retry-After`` the API sends. The waits of one call add up to at most ``retry_budget``
+    seconds: a wait that would overrun it is not slept, the error is raised at once. Other 4xx
+    answers are not retried; 401/403 raise :class:`~airflow_aimlapi.exceptions.AimlApiAuthError`,
+    which fails a task without retries.
 
     :param aimlapi_conn_id: The Airflow connection to use.
     :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
     :param retry_backoff: Seconds before the first retry; each next retry waits about twice as long.
+    :param retry_budget: The longest one call may take before its last retry starts, in seconds
+        (default 120): no wait, ``Retry-After`` included, is begun that would end past it.
     """
 
     conn_name_attr = "aimlapi_conn_id"
@@ -68,13 +73,17 @@ class AimlApiHook(BaseHook):
         timeout: float | None = None,
         max_retries: int | None = None,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF,
+        retry_budget: float = DEFAULT_RETRY_BUDGET,
     ) -> None:
         super().__init__()
         self.aimlapi_conn_id = aimlapi_conn_id
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
+        self.retry_budget = _seconds(retry_budget, "retry_budget")
+        # Injectable for tests: they sleep without waiting and move the clock by hand.
         self._sleep: Callable[[float], None] = time.sleep
+        self._clock: Callable[[], float] = time.monotonic
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -111,9 +120,17 @@ class AimlApiHook(BaseHook):
     @cached_property
     def settings(self) -> ApiSettings:
         """The validated settings of the connection; the key is registered with the secret masker."""
+        return self._load_settings(transient=False)
+
+    def _load_settings(self, *, transient: bool) -> ApiSettings:
         conn = self.get_connection(self.aimlapi_conn_id)
         settings = settings_from_connection(
-            self.aimlapi_conn_id, conn, conn.extra_dejson, timeout=self.timeout, max_retries=self.max_retries
+            self.aimlapi_conn_id,
+            conn,
+            conn.extra_dejson,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            transient=transient,
         )
         mask_secret(settings.api_key)
         return settings
@@ -121,9 +138,7 @@ class AimlApiHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """The one HTTP session of this hook, with the auth header set."""
-        session = requests.Session()
-        session.headers.update(self.settings.headers)
-        return session
+        return _new_session(self.settings)
 
     def get_conn(self) -> requests.Session:
         """Return the hook's ``requests.Session`` (authenticated, reused across calls)."""
@@ -135,18 +150,29 @@ class AimlApiHook(BaseHook):
         if session is not None:
             session.close()
 
-    def get_balance(self) -> Balance:
-        """Return the account balance in USD (``GET /v2/billing``)."""
-        return self._get(BALANCE)
+    def get_balance(self, *, max_retries: int | None = None) -> Balance:
+        """Return the account balance in USD (``GET /v2/billing``).
 
-    def get_billing_detail(self) -> BillingDetail:
-        """Return balance, account and auto top-up settings (``GET /v2/billing/detail``)."""
-        return self._get(BILLING_DETAIL)
+        :param max_retries: Retries of transient failures for this call only (``0``: one attempt,
+            no sleeping); ``None`` uses the hook's setting.
+        """
+        return self._get(BALANCE, max_retries)
 
-    def get_legacy_balance(self) -> LegacyBalance:
+    def get_billing_detail(self, *, max_retries: int | None = None) -> BillingDetail:
+        """Return balance, account and auto top-up settings (``GET /v2/billing/detail``).
+
+        :param max_retries: Retries of transient failures for this call only; ``None`` uses the
+            hook's setting.
+        """
+        return self._get(BILLING_DETAIL, max_retries)
+
+    def get_legacy_balance(self, *, max_retries: int | None = None) -> LegacyBalance:
         """Return the legacy balance in credits (``GET /v1/billing/balance``).
 
         Deprecated by the API itself: use :meth:`get_balance` or :meth:`get_billing_detail`.
+
+        :param max_retries: Retries of transient failures for this call only; ``None`` uses the
+            hook's setting.
         """
         from airflow.exceptions import AirflowProviderDeprecationWarning
 
@@ -156,42 +182,68 @@ class AimlApiHook(BaseHook):
             AirflowProviderDeprecationWarning,
             stacklevel=2,
         )
-        return self._get(LEGACY_BALANCE)
+        return self._get(LEGACY_BALANCE, max_retries)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Call ``/v2/billing`` once, without retries, and say whether the connection works."""
+        """Call ``/v2/billing`` once, without retries, and say whether the connection works.
+
+        Airflow's "Test" button builds a temporary connection with a random id, so the messages
+        name the base URL and say "this connection" rather than quoting that id.
+        """
         try:
-            balance = self._get(BALANCE, max_retries=0)
+            settings = self._load_settings(transient=True)
+            with _new_session(settings) as session:
+                balance = self._get(BALANCE, 0, settings=settings, session=session)
         except AimlApiError as err:
             return False, str(err)
-        return True, (
-            f"Connected to {self.settings.base_url}: balance {balance.current_balance} {balance.currency}."
+        return (
+            True,
+            f"Connected to {settings.base_url}: balance {balance.current_balance} {balance.currency}.",
         )
 
-    def _get(self, endpoint: Endpoint[RecordT], max_retries: int | None = None) -> RecordT:
-        settings = self.settings
-        retries = settings.max_retries if max_retries is None else max_retries
+    def _get(
+        self,
+        endpoint: Endpoint[RecordT],
+        max_retries: int | None = None,
+        *,
+        settings: ApiSettings | None = None,
+        session: requests.Session | None = None,
+    ) -> RecordT:
+        settings = settings or self.settings
+        session = session or self.session
+        retries = settings.max_retries if max_retries is None else _retry_override(max_retries)
+        started = self._clock()
         attempt = 0
         while True:
             try:
-                return self._get_once(endpoint)
+                return self._get_once(endpoint, settings, session)
             except AimlApiError as err:
                 if not err.retryable or attempt >= retries:
                     raise
                 retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
-                if retry_after is not None and retry_after > MAX_RETRY_AFTER:
-                    raise
                 delay = backoff_delay(
                     attempt, base=self.retry_backoff, cap=RETRY_BACKOFF_CAP, retry_after=retry_after
                 )
+                spent = self._clock() - started
+                if spent + delay > self.retry_budget:
+                    # Sleeping on would hold a worker past the budget: let Airflow's retries, or
+                    # the sensor's next poke, take over.
+                    self.log.warning(
+                        "%s Not retrying: waiting %.1f s more would pass the retry budget of %g s.",
+                        err,
+                        delay,
+                        self.retry_budget,
+                    )
+                    raise
                 self.log.warning("%s Retry %d of %d in %.1f s.", err, attempt + 1, retries, delay)
                 self._sleep(delay)
                 attempt += 1
 
-    def _get_once(self, endpoint: Endpoint[RecordT]) -> RecordT:
-        settings = self.settings
+    def _get_once(
+        self, endpoint: Endpoint[RecordT], settings: ApiSettings, session: requests.Session
+    ) -> RecordT:
         try:
-            response = self.session.get(
+            response = session.get(
                 settings.url(endpoint.path),
                 timeout=(settings.connect_timeout, settings.read_timeout),
             )
@@ -203,3 +255,28 @@ class AimlApiHook(BaseHook):
             return interpret_response(
                 settings, endpoint, response.status_code, response.headers, response.content
             )
+
+
+def _new_session(settings: ApiSettings) -> requests.Session:
+    session = requests.Session()
+    session.headers.update(settings.headers)
+    return session
+
+
+def _seconds(value: Any, name: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise AimlApiConfigError(
+            f"AimlApiHook: {name} must be a finite number of seconds >= 0, got {value!r}."
+        )
+    return float(value)
+
+
+def _retry_override(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise AimlApiConfigError(f"AimlApiHook: max_retries must be a whole number >= 0, got {value!r}.")
+    return value

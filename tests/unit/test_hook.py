@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -49,14 +50,23 @@ def api() -> Iterator[rm.Mocker]:
 
 
 class Sleeps(list[float]):
+    """Records each sleep and moves a fake clock by it, so the retry budget can be tested."""
+
+    now = 0.0
+
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
 
 def _hook(**kwargs: Any) -> tuple[AimlApiHook, Sleeps]:
     hook = AimlApiHook(**kwargs)
     sleeps = Sleeps()
     hook._sleep = sleeps
+    hook._clock = sleeps.clock
     return hook, sleeps
 
 
@@ -312,7 +322,7 @@ def test_proxy_html_error_page_is_summarised(api: rm.Mocker) -> None:
     [
         ("<html>oops</html>", ["not JSON"]),
         ('{"current_balance": NaN, "currency": "USD"}', ["NaN"]),
-        ('{"current_balance": "1", "currency": "USD"}', ["'current_balance'"]),
+        ('{"current_balance": "one", "currency": "USD"}', ["'current_balance'", "'one'"]),
         ('{"current_balance": 1, "currency": "EUR"}', ["'currency'", "EUR"]),
         ('{"current_balance": 1}', ["'currency'", "missing"]),
     ],
@@ -329,6 +339,14 @@ def test_malformed_200_raises_invalid_response_not_keyerror(
         assert word in str(info.value)
     assert api.call_count == 1
     assert sleeps == []
+    assert (info.value.conn_id, info.value.http_status) == ("aimlapi_default", 200)
+    assert "(connection 'aimlapi_default')" in str(info.value)
+
+
+@pytest.mark.usefixtures("conn")
+def test_a_balance_sent_as_a_numeric_string_is_read(api: rm.Mocker) -> None:
+    api.get(BALANCE_URL, text='{"current_balance": "12.5", "currency": "USD", "plan": "pro"}')
+    assert AimlApiHook().get_balance().current_balance == 12.5
 
 
 def test_connection_without_key_errors_naming_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -484,3 +502,173 @@ def test_legacy_form_widgets_for_airflow_before_3_2(monkeypatch: pytest.MonkeyPa
         form["timeout"].label == get_provider_info()["connection-types"][0]["conn-fields"]["timeout"]["label"]
     )
     assert ("NumberRange", 0) in form["max_retries"].validators
+
+
+@pytest.mark.usefixtures("conn")
+def test_the_retry_budget_stops_retrying_before_a_wait_would_overrun_it(api: rm.Mocker) -> None:
+    limited = {"status_code": 429, "json": {"message": "slow down"}, "headers": {"Retry-After": "4"}}
+    api.get(BALANCE_URL, [limited, limited, limited, {"json": documented_body("billing-v2")}])
+    hook, sleeps = _hook(max_retries=5, retry_budget=10)
+    with pytest.raises(AimlApiRateLimitError):
+        hook.get_balance()
+    # 4 + 4 fit in 10 s; a third wait of 4 would end at 12 s, so the error is raised instead.
+    assert sleeps == [4.0, 4.0]
+    assert api.call_count == 3
+
+
+@pytest.mark.usefixtures("conn")
+def test_retry_after_100_three_times_sleeps_once_within_the_default_budget(api: rm.Mocker) -> None:
+    limited = {"status_code": 429, "json": {"message": "slow down"}, "headers": {"Retry-After": "100"}}
+    api.get(BALANCE_URL, [limited, limited, limited, {"json": documented_body("billing-v2")}])
+    hook, sleeps = _hook()
+    assert hook.retry_budget == 120.0
+    with pytest.raises(AimlApiRateLimitError) as info:
+        hook.get_balance()
+    assert sleeps == [100.0]  # not 300 s, as before the budget
+    assert info.value.retry_after == 100.0
+
+
+@pytest.mark.usefixtures("conn")
+def test_time_spent_waiting_for_answers_counts_against_the_budget(api: rm.Mocker) -> None:
+    hook, sleeps = _hook(max_retries=10)
+
+    def slow_503(request: Any, context: Any) -> str:
+        sleeps.now += 50.0  # each answer takes 50 s to arrive
+        context.status_code = 503
+        return '{"message": "busy"}'
+
+    api.get(BALANCE_URL, text=slow_503)
+    with pytest.raises(AimlApiServerError):
+        hook.get_balance()
+    # 50 s, wait <= 1, 50 s, wait <= 2, 50 s: the next wait would start after 150 s > 120 s.
+    assert api.call_count == 3
+    assert len(sleeps) == 2
+
+
+@pytest.mark.usefixtures("conn")
+def test_a_zero_budget_never_sleeps(api: rm.Mocker) -> None:
+    api.get(BALANCE_URL, status_code=503, json={"message": "busy"})
+    hook, sleeps = _hook(retry_budget=0)
+    with pytest.raises(AimlApiServerError):
+        hook.get_balance()
+    assert (api.call_count, sleeps) == (1, [])
+
+
+@pytest.mark.parametrize("budget", [-1, math.nan, math.inf, "120", True])
+def test_a_bad_retry_budget_is_refused_naming_it(budget: Any) -> None:
+    with pytest.raises(AimlApiConfigError, match="retry_budget"):
+        AimlApiHook(retry_budget=budget)
+
+
+@pytest.mark.usefixtures("conn")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get_balance", "/v2/billing", "billing-v2"),
+        ("get_billing_detail", "/v2/billing/detail", "billing-v2-detail"),
+        ("get_legacy_balance", "/v1/billing/balance", "billing-v1-balance"),
+    ],
+)
+def test_max_retries_can_be_overridden_per_call(api: rm.Mocker, method: str, path: str, body: str) -> None:
+    url = f"{BASE}{path}"
+    api.get(url, status_code=503, json={"message": "busy"})
+    hook, sleeps = _hook()  # three retries by default
+    with pytest.raises(AimlApiServerError):
+        getattr(hook, method)(max_retries=0)
+    assert (api.call_count, sleeps) == (1, [])
+    api.get(url, [{"status_code": 503, "json": {"message": "busy"}}, {"json": documented_body(body)}])
+    api.reset_mock()
+    getattr(hook, method)(max_retries=1)
+    assert api.call_count == 2
+    with pytest.raises(AimlApiConfigError, match="max_retries"):
+        getattr(hook, method)(max_retries=-1)
+
+
+def test_test_connection_names_the_base_url_not_the_temporary_connection_id(
+    monkeypatch: pytest.MonkeyPatch, api: rm.Mocker
+) -> None:
+    # Airflow's "Test" button builds a transient connection with a random 8-character id.
+    _set_conn(monkeypatch, "csEiKUna")
+    api.get(BALANCE_URL, status_code=401, json=documented_body("error-401-problem"))
+    ok, message = AimlApiHook("csEiKUna").test_connection()
+    assert not ok
+    assert "csEiKUna" not in message
+    assert BASE in message
+    assert "Check the API key in this connection." in message
+    assert "[" not in message
+
+    api.get(BALANCE_URL, exc=requests.exceptions.ConnectionError("refused"))
+    ok, message = AimlApiHook("csEiKUna").test_connection()
+    assert not ok
+    assert "csEiKUna" not in message
+    assert BASE in message
+
+    api.get(BALANCE_URL, json=documented_body("billing-v2"))
+    assert AimlApiHook("csEiKUna").test_connection() == (
+        True,
+        f"Connected to {BASE}: balance 123.45 USD.",
+    )
+
+
+def test_test_connection_config_errors_say_this_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_XKQ3ZP0A", json.dumps({"conn_type": "aimlapi", "host": BASE}))
+    ok, message = AimlApiHook("XKQ3ZP0A").test_connection()
+    assert not ok
+    assert message.startswith("This connection has no API key")
+    assert "XKQ3ZP0A" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        ("sk-abc\u201d123456", ["U+201D", "position 7 of 13"]),
+        ("\u201csk-abc123456", ["U+201C", "position 1 of 13"]),
+        ("sk-abc\x07123456", ["control", "position 7 of 13"]),
+        ("sk-abc\u200b123456", ["invisible", "U+200B"]),
+    ],
+)
+def test_a_key_with_non_ascii_or_control_characters_fails_fast(
+    monkeypatch: pytest.MonkeyPatch, api: rm.Mocker, key: str, words: list[str]
+) -> None:
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    _set_conn(monkeypatch, password=key)
+    with pytest.raises(AimlApiConfigError) as info:
+        AimlApiHook().get_balance()
+    assert isinstance(info.value, AirflowFailException)
+    assert "'aimlapi_default'" in str(info.value)
+    for word in words:
+        assert word in str(info.value)
+    assert "123456" not in str(info.value)
+    assert "sk-abc" not in str(info.value)
+    assert api.call_count == 0
+
+
+@pytest.mark.usefixtures("conn")
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status_code": 401, "json": documented_body("error-401-problem")},
+        {"status_code": 404, "json": {"message": "Cannot GET /v2/billing"}},
+        {"status_code": 503, "json": {"message": "down"}},
+        {"status_code": 429, "json": documented_body("error-429")},
+        {"text": "not json"},
+        {"exc": requests.exceptions.ReadTimeout("read timed out")},
+        {"exc": requests.exceptions.ConnectionError("refused")},
+    ],
+)
+def test_messages_have_no_square_brackets_and_name_connection_and_endpoint(
+    api: rm.Mocker, answer: dict[str, Any]
+) -> None:
+    # Rich (airflow connections test) would swallow "[connection 'x']" as markup.
+    api.get(BALANCE_URL, **answer)
+    hook, _ = _hook(max_retries=0)
+    with pytest.raises(AimlApiError) as info:
+        hook.get_balance()
+    assert "[" not in str(info.value)
+    assert "]" not in str(info.value)
+    assert "(connection 'aimlapi_default')" in str(info.value)
+    assert info.value.conn_id == "aimlapi_default"
+    assert info.value.endpoint == "/v2/billing"
+    assert info.value.http_status == answer.get("status_code", 200 if "text" in answer else None)

@@ -7,17 +7,22 @@ from email.utils import format_datetime
 import pytest
 
 from airflow_aimlapi._protocol import (
+    ApiSettings,
     backoff_delay,
     coerce_min_balance,
     describe_error_body,
+    error_for_status,
     parse_retry_after,
+    settings_from_connection,
 )
 from airflow_aimlapi.exceptions import (
+    REDACTED,
     AimlApiAuthError,
     AimlApiConfigError,
     AimlApiError,
     AimlApiRateLimitError,
     error_from_dict,
+    scrub,
 )
 from airflow_aimlapi.testing import documented_body
 
@@ -108,3 +113,91 @@ def _json(data: object) -> str:
     import json
 
     return json.dumps(data)
+
+
+SECRET = "sk-proto-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+def test_scrub_removes_the_whole_key_and_any_ten_character_piece() -> None:
+    text = f"a {SECRET} b {SECRET[:10]} c {SECRET[7:25]} d {SECRET[-12:]} e"
+    assert scrub(text, secret=SECRET) == "a *** b *** c *** d *** e"
+
+
+def test_scrub_keeps_pieces_shorter_than_ten_and_other_text() -> None:
+    text = f"requestId {SECRET[:9]}-other"
+    assert scrub(text, secret=SECRET) == text
+
+
+def test_scrub_redacts_first_then_folds_white_space_then_cuts() -> None:
+    text = "x" * 20 + SECRET + "\n\n  tail"
+    assert scrub(text, secret=SECRET, limit=30) == "x" * 20 + REDACTED + " tail"
+    assert scrub(text, secret=SECRET, limit=10) == "x" * 7 + "..."
+    assert scrub("  a\t b  ", limit=None) == "a b"
+
+
+def test_scrub_of_a_short_key_replaces_it_whole() -> None:
+    assert scrub("key abc123 here", secret="abc123") == f"key {REDACTED} here"
+
+
+def test_scrub_stays_cheap_on_a_huge_body() -> None:
+    huge = "y" * 5_000_000 + SECRET
+    assert scrub(huge, secret=SECRET, limit=50) == "y" * 47 + "..."
+
+
+def test_describe_error_body_returns_the_whole_text_for_the_caller_to_scrub() -> None:
+    long_title = "t" * 500
+    assert describe_error_body(f"<html><title>{long_title}</title></html>") == (long_title, None)
+
+
+def _settings(**changes: object) -> ApiSettings:
+    fields: dict[str, object] = {
+        "conn_id": "team_a",
+        "base_url": "https://api.aimlapi.com",
+        "api_key": SECRET,
+    }
+    fields.update(changes)
+    return ApiSettings(**fields)  # type: ignore[arg-type]
+
+
+def test_error_for_status_redacts_message_and_request_id_and_names_the_connection() -> None:
+    body = f'{{"message": "{"m" * 290}{SECRET}", "requestId": "{SECRET}"}}'
+    err = error_for_status(_settings(), "/v2/billing", 401, {}, body)
+    assert SECRET[:10] not in str(err)
+    assert err.request_id == REDACTED
+    assert str(err).startswith("AIML API /v2/billing answered HTTP 401 (connection 'team_a'): mmm")
+    assert str(err).endswith("Check the API key in connection 'team_a'.")
+
+
+def test_a_transient_connection_is_named_by_its_base_url() -> None:
+    err = error_for_status(_settings(transient=True), "/v2/billing", 401, {}, "{}")
+    assert str(err) == (
+        "AIML API /v2/billing answered HTTP 401 (base URL https://api.aimlapi.com). "
+        "Check the API key in this connection."
+    )
+    assert err.conn_id == "team_a"  # the attribute still says which connection it was
+
+
+class _Conn:
+    def __init__(self, password: str | None, host: str | None = None) -> None:
+        self.password, self.host, self.schema, self.port = password, host, None, None
+
+
+@pytest.mark.parametrize("char", ["\u201d", "\u00e9", "\x00", "\x1b", "\u200b", "\x7f"])
+def test_settings_refuse_a_key_that_cannot_go_in_a_header(char: str) -> None:
+    key = f"sk-{char}abcdefgh"
+    with pytest.raises(AimlApiConfigError) as info:
+        settings_from_connection("pasted", _Conn(key), {})
+    assert info.value.conn_id == "pasted"
+    assert str(info.value).startswith("Connection 'pasted' has an API key with")
+    assert "position 4 of 12" in str(info.value)
+    assert "abcdefgh" not in str(info.value)
+    assert char not in str(info.value)
+    with pytest.raises(AimlApiConfigError, match=r"^This connection has an API key with"):
+        settings_from_connection("pasted", _Conn(key), {}, transient=True)
+
+
+def test_settings_keep_a_key_pasted_into_the_host_out_of_the_error() -> None:
+    with pytest.raises(AimlApiConfigError) as info:
+        settings_from_connection("c", _Conn(SECRET, host=f"ftp://{SECRET}"), {})
+    assert SECRET[:10] not in str(info.value)
+    assert "'ftp'" in str(info.value)

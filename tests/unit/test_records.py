@@ -88,7 +88,16 @@ MALFORMED = [
     (BALANCE, "null", ["/v2/billing", "JSON object"]),
     (BALANCE, '{"currency": "USD"}', ["'current_balance'", "missing"]),
     (BALANCE, '{"current_balance": 1}', ["'currency'", "missing"]),
-    (BALANCE, '{"current_balance": "12.5", "currency": "USD"}', ["'current_balance'", "number"]),
+    (
+        BALANCE,
+        '{"current_balance": "twelve", "currency": "USD"}',
+        ["'current_balance'", "number", "'twelve'"],
+    ),
+    (BALANCE, '{"current_balance": "NaN", "currency": "USD"}', ["'current_balance'", "number"]),
+    (BALANCE, '{"current_balance": "1_000", "currency": "USD"}', ["'current_balance'", "number"]),
+    (BALANCE, '{"current_balance": "0x10", "currency": "USD"}', ["'current_balance'", "number"]),
+    (BALANCE, '{"current_balance": "", "currency": "USD"}', ["'current_balance'", "number"]),
+    (BALANCE, '{"current_balance": "1e999", "currency": "USD"}', ["'current_balance'", "finite"]),
     (BALANCE, '{"current_balance": true, "currency": "USD"}', ["'current_balance'", "number"]),
     (BALANCE, '{"current_balance": null, "currency": "USD"}', ["'current_balance'", "null"]),
     (BALANCE, '{"current_balance": NaN, "currency": "USD"}', ["/v2/billing", "NaN"]),
@@ -98,7 +107,26 @@ MALFORMED = [
     (BALANCE, '{"current_balance": 1, "currency": "EUR"}', ["'currency'", "'USD'", "'EUR'"]),
     (BALANCE, '{"current_balance": 1, "currency": 840}', ["'currency'", "string"]),
     (BILLING_DETAIL, json.dumps(_detail(user_id=1.5)), ["/v2/billing/detail", "'user_id'", "whole"]),
-    (BILLING_DETAIL, json.dumps(_detail(user_id="111")), ["'user_id'", "number"]),
+    (BILLING_DETAIL, json.dumps(_detail(user_id="one")), ["'user_id'", "number"]),
+    (BILLING_DETAIL, json.dumps(_detail(current_balance=None)), ["'current_balance'", "null"]),
+    (
+        BILLING_DETAIL,
+        json.dumps(
+            _detail(
+                autotopup_settings={"is_enabled": True, "threshold": None, "amount": 1, "currency": "USD"}
+            )
+        ),
+        ["'autotopup_settings.threshold'", "null"],
+    ),
+    (
+        BILLING_DETAIL,
+        json.dumps(
+            _detail(
+                autotopup_settings={"is_enabled": False, "threshold": None, "amount": "x", "currency": "USD"}
+            )
+        ),
+        ["'autotopup_settings.amount'", "number"],
+    ),
     (BILLING_DETAIL, json.dumps(_detail(email=None)), ["'email'", "string"]),
     (BILLING_DETAIL, json.dumps(_detail(autotopup_settings=None)), ["'autotopup_settings'", "object"]),
     (
@@ -160,3 +188,47 @@ def test_malformed_bodies_raise_invalid_response_naming_endpoint_and_field(
 def test_balance_comparison_is_inclusive() -> None:
     assert Balance(10.0, "USD").is_at_least(10.0)
     assert not Balance(9.99, "USD").is_at_least(10.0)
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"), [("12.5", 12.5), (" 7 ", 7.0), ("-0.25", -0.25), ("1e2", 100.0), ("0", 0.0)]
+)
+def test_numbers_sent_as_numeric_strings_are_read(sent: str, read: float) -> None:
+    assert BALANCE.parse(json.dumps({"current_balance": sent, "currency": "USD"})).current_balance == read
+    detail = BILLING_DETAIL.parse(json.dumps(_detail(user_id="111", current_balance=sent)))
+    assert (detail.user_id, detail.current_balance) == (111, read)
+
+
+@pytest.mark.parametrize("absent", [True, False])
+def test_null_top_up_amounts_are_accepted_while_auto_top_up_is_off(absent: bool) -> None:
+    topup: dict[str, Any] = {"is_enabled": False, "currency": "USD"}
+    if not absent:
+        topup.update(threshold=None, amount=None)
+    record = BILLING_DETAIL.parse(json.dumps(_detail(autotopup_settings=topup)))
+    assert record.autotopup_settings.threshold is None
+    assert record.autotopup_settings.amount is None
+    assert record.to_dict()["autotopup_settings"] == {
+        "is_enabled": False,
+        "threshold": None,
+        "amount": None,
+        "currency": "USD",
+    }
+
+
+def test_a_disabled_top_up_still_reads_amounts_that_are_sent() -> None:
+    topup = {"is_enabled": False, "threshold": "5", "amount": 20, "currency": "USD"}
+    record = BILLING_DETAIL.parse(json.dumps(_detail(autotopup_settings=topup)))
+    assert (record.autotopup_settings.threshold, record.autotopup_settings.amount) == (5.0, 20.0)
+
+
+def test_quoted_values_are_redacted_of_the_key_before_they_are_cut() -> None:
+    key = "sk-records-0123456789abcdef0123456789"
+    body = json.dumps({"current_balance": "x" * 20 + key, "currency": "USD"})
+    with pytest.raises(AimlApiInvalidResponseError) as info:
+        BALANCE.parse(body, secret=key)
+    assert key[:10] not in str(info.value)
+    assert "***" in str(info.value)
+    # Without the key the parser has nothing to redact: the quoted value shows the start of it.
+    with pytest.raises(AimlApiInvalidResponseError) as info:
+        BALANCE.parse(body)
+    assert key[:10] in str(info.value)

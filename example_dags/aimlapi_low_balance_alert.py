@@ -1,0 +1,67 @@
+"""Low-balance alert: the AIML API balance itself starts this DAG (event-driven scheduling).
+
+The asset ``aimlapi_balance_low`` has a watcher: an ``AimlApiBalanceEventTrigger`` that runs in the
+triggerer (needs a running ``airflow triggerer``) and polls the balance of the ``aimlapi_default``
+connection. It fires once each time the balance falls below the threshold, not at every check
+while it stays low, and the DAG scheduled on the asset runs once per drop:
+
+* ``read_alert`` reads the watcher's event from ``triggering_asset_events`` (balance, threshold,
+  the balance of the check before) and says what happened; put your paging or ticketing here;
+* ``autotopup_settings`` (``AimlApiBillingOperator``) fetches the billing detail, so the run shows
+  whether auto top-up is on, its threshold and its amount.
+
+``AIMLAPI_LOW_BALANCE_THRESHOLD`` (USD, default 10) and ``AIMLAPI_POKE_INTERVAL`` (seconds,
+default 300) set the line and how often the watcher checks; both are read when the DAG is parsed.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import DAG, Asset, AssetWatcher, task
+
+from airflow_aimlapi.operators.aimlapi import AimlApiBillingOperator
+from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
+
+# Five minutes suits a real account; the demo and the tests set a few seconds.
+POKE_INTERVAL = float(os.environ.get("AIMLAPI_POKE_INTERVAL", 300))
+THRESHOLD = float(os.environ.get("AIMLAPI_LOW_BALANCE_THRESHOLD", 10))
+
+balance_low = Asset(
+    name="aimlapi_balance_low",
+    watchers=[
+        AssetWatcher(
+            name="aimlapi_balance_below_threshold",
+            trigger=AimlApiBalanceEventTrigger(
+                threshold=THRESHOLD, direction="below", poll_interval=POKE_INTERVAL
+            ),
+        )
+    ],
+)
+
+with DAG(
+    dag_id="aimlapi_low_balance_alert",
+    schedule=[balance_low],
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    tags=["aimlapi", "example"],
+    doc_md=__doc__,
+):
+
+    @task
+    def read_alert(triggering_asset_events: Any = None) -> dict[str, Any]:
+        # The watcher's event payload is the asset event's extra.
+        event = triggering_asset_events[balance_low][-1]
+        alert = dict(event.extra)
+        print(
+            f"AIML API balance alert: {alert['current_balance']} {alert['currency']} is below "
+            f"{alert['threshold']} (previous check: {alert['previous_balance']}, "
+            f"observed at {alert['observed_at']}, connection {alert['conn_id']})"
+        )
+        return alert
+
+    autotopup_settings = AimlApiBillingOperator(task_id="autotopup_settings")
+
+    read_alert() >> autotopup_settings

@@ -35,6 +35,9 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.triggers.aimlapi"]}
         ],
+        # Listed by `airflow providers links`. Airflow 3 itself needs no registration: the task
+        # stores the link's URL in XCom when it ends and the UI reads it from there.
+        "extra-links": ["airflow_aimlapi.links.AimlApiBillingLink"],
         "connection-types": [
             {
                 "connection-type": "aimlapi",

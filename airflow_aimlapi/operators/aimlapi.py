@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_aimlapi.links import AimlApiBillingLink
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -31,6 +33,7 @@ class AimlApiBillingOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("aimlapi_conn_id",)
     ui_color = "#e8f4fd"
+    operator_extra_links = (AimlApiBillingLink(),)
 
     def __init__(
         self,

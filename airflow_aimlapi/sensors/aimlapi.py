@@ -29,6 +29,7 @@ from airflow_aimlapi.exceptions import (
     AimlApiRateLimitError,
     error_from_dict,
 )
+from airflow_aimlapi.links import AimlApiBillingLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -84,6 +85,7 @@ class AimlApiBalanceSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("min_balance", "aimlapi_conn_id")
     ui_color = "#e8f4fd"
+    operator_extra_links = (AimlApiBillingLink(),)
 
     def __init__(
         self,

@@ -369,7 +369,7 @@ def error_for_status(
     if status == 401:
         return AimlApiAuthError(f"{text}. Check the API key in {settings.subject}.", **info)
     if status == 403:
-        if "credit" in message.lower():
+        if "credit" in raw_message.lower():
             return AimlApiInsufficientCreditsError(text, **info)
         return AimlApiAuthError(f"{text}. The key is valid but not allowed to do this.", **info)
     if status == 429:

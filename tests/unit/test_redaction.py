@@ -176,3 +176,23 @@ def test_scrub_redacts_before_it_cuts() -> None:
     assert leaked_pieces(scrub(text, secret=KEY, limit=100)) == []
     # Without the key, the same cut keeps a piece: what the test above would catch.
     assert leaked_pieces(scrub(text, limit=100)) != []
+
+
+def test_a_pasted_curly_quote_in_the_key_is_an_error_event_naming_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pasted = KEY + "\u201d"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AIMLAPI_PASTED", json.dumps({"conn_type": "aimlapi", "password": pasted})
+    )
+
+    async def events() -> list[dict[str, Any]]:
+        trigger = AimlApiBalanceTrigger("aimlapi_pasted", 50, poll_interval=60)
+        return [event.payload async for event in trigger.run()]
+
+    payloads = asyncio.run(asyncio.wait_for(events(), timeout=30))
+    assert [p["error_type"] for p in payloads] == ["AimlApiConfigError"]
+    assert payloads[0]["conn_id"] == "aimlapi_pasted"
+    assert "'aimlapi_pasted'" in payloads[0]["message"]
+    assert "U+201D" in payloads[0]["message"]
+    assert leaked_pieces(json.dumps(payloads)) == []

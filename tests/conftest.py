@@ -5,3 +5,23 @@ It gives the session a throwaway ``AIRFLOW_HOME`` (set before Airflow is importe
 """
 
 pytest_plugins = ["airflow_aimlapi.testing.pytest_plugin"]
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def log_lines(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture):  # type: ignore[no-untyped-def]
+    """Return a function giving the log lines so far at a level, as ``"LEVEL message"``.
+
+    Airflow 3.3 logs through structlog to stdout (``[error    ] message``); 3.0 through the
+    standard logging module, which ``caplog`` captures. Tests read both.
+    """
+
+    def read(level: str) -> list[str]:
+        out = capsys.readouterr().out
+        tag = f"[{level.lower()}"
+        lines = [line for line in out.splitlines() if tag in line]
+        lines += [r.getMessage() for r in caplog.records if r.levelname == level.upper()]
+        return lines
+
+    return read

@@ -289,7 +289,7 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
                             self.log.warning("%s Next check in %.1f s.", err, wait)
                         else:
                             wait = longest_backoff(self.poll_interval)
-                            self.log.error("%s Checking again in %.0f s.", err, wait)
+                            self.log.error("%s Checking again in %.1f s.", err, wait)
                         continue
                     wait = self.poll_interval
                     balance = 0.0 if reading is None else reading.current_balance
@@ -327,7 +327,7 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
             return await _read_settings(self.aimlapi_conn_id, self.request_timeout)
         except (AimlApiError, AirflowNotFoundException) as err:
             wait = longest_backoff(self.poll_interval)
-            self.log.error("%s Reading connection '%s' again in %.0f s.", err, self.aimlapi_conn_id, wait)
+            self.log.error("%s Reading connection '%s' again in %.1f s.", err, self.aimlapi_conn_id, wait)
             await asyncio.sleep(wait)
             return None
 

@@ -52,9 +52,9 @@ with DAG(
 
     @task
     def read_alert(triggering_asset_events: Any = None) -> dict[str, Any]:
-        # The watcher's event payload is the asset event's extra.
+        # Airflow files a watcher's event as {"from_trigger": true, "payload": <the event>}.
         event = triggering_asset_events[balance_low][-1]
-        alert = dict(event.extra)
+        alert = dict(event.extra["payload"])
         print(
             f"AIML API balance alert: {alert['current_balance']} {alert['currency']} is below "
             f"{alert['threshold']} (previous check: {alert['previous_balance']}, "

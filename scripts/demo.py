@@ -2,14 +2,18 @@
 
 Against the built-in fake AIML API (default): the account starts nearly empty, the fake tops it
 up while the sensor waits, the gated job runs, and the billing detail is printed from XCom. Then
-the deferrable variant runs the same way and the sensor is shown in the ``deferred`` state.
+the deferrable variant runs the same way and the sensor is shown in the ``deferred`` state. It ends
+with the balance watcher (``AimlApiBalanceEventTrigger``, the trigger of an ``AssetWatcher``) run
+in-process against the fake API while the balance falls past its line and stays low: one event.
 
 With AIMLAPI_API_KEY set, the real API is used instead (AIMLAPI_MIN_BALANCE sets the required
-balance, default 0, so the gate opens at once on a funded account).
+balance, default 0, so the gate opens at once on a funded account); the watcher part always uses
+the fake, whose balance it can move.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
+from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
 
 ROOT = Path(__file__).resolve().parent.parent
 GATE, DEFERRABLE = "aimlapi_balance_gate", "aimlapi_balance_gate_deferrable"
@@ -69,6 +74,66 @@ def run_dag(sandbox: AirflowSandbox, dag_id: str, conf: dict[str, float]) -> Non
         raise SystemExit(f"{dag_id} did not succeed")
 
 
+# The watcher's story: balances at successive checks, falling past the line and staying low.
+WATCH_LINE = 10.0
+WATCH_BALANCES = (25.0, 18.0, 12.5, 8.0, 6.0, 4.5, 3.0, 2.0)
+
+
+async def watch_balance(fake: FakeAimlApi) -> list[dict[str, object]]:
+    """Run a "below" watcher against the fake while the balance falls; return its events."""
+    trigger = AimlApiBalanceEventTrigger(threshold=WATCH_LINE, direction="below", poll_interval=1)
+    events: list[dict[str, object]] = []
+
+    async def consume() -> None:
+        async for event in trigger.run():
+            events.append(event.payload)
+
+    fake.set_balance(WATCH_BALANCES[0])
+    fake.reset_requests()
+    watching = asyncio.ensure_future(consume())
+    try:
+        for check, balance in enumerate(WATCH_BALANCES, start=1):
+            fake.set_balance(balance)
+            before = len(events)
+            # wait until the watcher has read this balance, then give its event a moment
+            while fake.request_count("/v2/billing") < check:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+            new = events[before:]
+            status = "; ".join(">>> EVENT: " + str(e["message"]) for e in new) if new else "no event"
+            side = "below" if balance < WATCH_LINE else "above"
+            print(f"   check {check}: balance {balance:5.2f} USD ({side} the line) -> {status}", flush=True)
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+    return events
+
+
+def watcher_demo(fake: FakeAimlApi | None) -> None:
+    """Show a watcher firing once for a drop below its line, however long the balance stays low."""
+    own = fake is None
+    if fake is None:
+        fake = FakeAimlApi().start()
+    try:
+        os.environ["AIRFLOW_CONN_AIMLAPI_DEFAULT"] = fake.connection_json()
+        say(
+            f"Balance watcher: AimlApiBalanceEventTrigger(threshold={WATCH_LINE}, direction='below', "
+            "poll_interval=1), as in example_dags/aimlapi_low_balance_alert.py, run in-process "
+            f"against the fake API at {fake.url}"
+        )
+        events = asyncio.run(watch_balance(fake))
+    finally:
+        if own:
+            fake.stop()
+    say(
+        f"Watcher: {len(WATCH_BALANCES)} checks, {len(events)} event (edge-triggered: one per drop "
+        'below the line, not one per low check). Its payload (the asset event\'s extra["payload"]):'
+    )
+    print(json.dumps(events, indent=2))
+    if len(events) != 1:
+        raise SystemExit(f"expected exactly one watcher event, got {len(events)}")
+
+
 def main() -> int:
     """Run both balance-gate DAGs against the fake API (or the real one) and show the results."""
     api_key = os.environ.get("AIMLAPI_API_KEY")
@@ -96,6 +161,7 @@ def main() -> int:
                 started = time.monotonic()
                 run_dag(sandbox, dag_id, {"min_balance": min_balance})
                 print(f"({time.monotonic() - started:.0f} s)")
+        watcher_demo(fake)
     finally:
         if fake is not None:
             fake.stop()

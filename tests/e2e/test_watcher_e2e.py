@@ -1,0 +1,238 @@
+"""End to end: the low-balance alert DAG started by its balance watcher (an ``AssetWatcher``) under a
+real scheduler, triggerer, dag-processor and api-server (LocalExecutor, SQLite in a temporary
+AIRFLOW_HOME), against the fake API.
+
+One drop below the threshold starts one run, however long the balance stays low; a top-up and a
+second drop start a second run; a triggerer restart while the balance is low starts none on
+Airflow 3.3+ (the fired crossing is in the asset state store) and at most one before 3.3 (the
+state was in the old triggerer's memory), as the README documents. Run alone with ``pytest -m e2e``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from airflow import __version__ as airflow_version
+from packaging.version import Version
+
+from airflow_aimlapi.testing import FakeAimlApi
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port
+from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG = "aimlapi_low_balance_alert"
+KEY = "sk-e2e-watcher-secret-16180339"
+POKE_INTERVAL = 2.0
+THRESHOLD = 10.0
+HIGH, LOW, LOWER = 20.0, 5.0, 3.0
+BALANCE_PATH = "/v2/billing"
+# The asset state store (and so a restart without a repeat) came with Airflow 3.3.
+HAS_STATE_STORE = Version(Version(airflow_version).base_version) >= Version("3.3")
+# Components this test stopped on purpose (the restarted triggerer), by pid.
+_STOPPED: set[int] = set()
+
+
+def _wait(what: str, condition: Callable[[], bool], sandbox: AirflowSandbox, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for process, _ in sandbox._processes:
+            if process.poll() is not None and process.pid not in _STOPPED:
+                raise AssertionError(
+                    f"an Airflow component exited ({process.args}) while waiting for {what}\n"
+                    + sandbox.logs_text()[-6000:]
+                )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{sandbox.logs_text()[-6000:]}")
+        time.sleep(0.5)
+
+
+class StatsdListener:
+    """A UDP socket on 127.0.0.1 keeping every StatsD line it receives."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.lines: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.lines.extend(self.sock.recv(65535).decode(errors="replace").splitlines())
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAimlApi]:
+    with FakeAimlApi(api_key=KEY, balance=HIGH) as api:
+        yield api
+
+
+@pytest.fixture
+def statsd() -> Iterator[StatsdListener]:
+    listener = StatsdListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def airflow(fake: FakeAimlApi, statsd: StatsdListener, tmp_path: Path) -> Iterator[AirflowSandbox]:
+    # Only the alert DAG: the other examples would add scheduler work and API calls of their own.
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(ROOT / "example_dags" / f"{DAG}.py", dags)
+    port = free_port()
+    env = {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-jwt-secret-not-for-production",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
+        "AIMLAPI_POKE_INTERVAL": str(POKE_INTERVAL),
+        "AIMLAPI_LOW_BALANCE_THRESHOLD": str(THRESHOLD),
+        "AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json(),
+    }
+    with AirflowSandbox(dags, env=env) as sandbox:
+        sandbox.migrate()
+        sandbox.start("api-server", "--port", str(port), name="api-server")
+        sandbox.start("dag-processor", name="dag-processor")
+        sandbox.start("scheduler", name="scheduler")
+        yield sandbox
+    # leaving the with-block stopped every component (process groups), pass or fail
+
+
+def _runs(airflow: AirflowSandbox) -> list[tuple[str, str]]:
+    rows = airflow.query("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id", (DAG,))
+    return [(str(run_id), str(state)) for run_id, state in rows]
+
+
+def _wait_for_checks(fake: FakeAimlApi, airflow: AirflowSandbox, what: str, checks: int) -> None:
+    """Wait until the watcher has read the balance ``checks`` more times."""
+    start = fake.request_count(BALANCE_PATH)
+    _wait(what, lambda: fake.request_count(BALANCE_PATH) >= start + checks, airflow)
+
+
+def _wait_for_runs(airflow: AirflowSandbox, count: int) -> list[tuple[str, str]]:
+    _wait(
+        f"{count} finished alert run(s)",
+        lambda: len(_runs(airflow)) >= count and all(s in ("success", "failed") for _, s in _runs(airflow)),
+        airflow,
+    )
+    runs = _runs(airflow)
+    if [state for _, state in runs] != ["success"] * count:
+        raise AssertionError(f"alert runs {runs}, expected {count} successful\n{airflow.logs_text()[-8000:]}")
+    return runs
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    # The triggerer alone, as an operator restarting it would: SIGTERM to its process group.
+    _STOPPED.add(process.pid)
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def test_watcher_starts_one_run_per_drop(
+    airflow: AirflowSandbox, fake: FakeAimlApi, statsd: StatsdListener
+) -> None:
+    _wait(
+        "the DAG and its asset watcher to be parsed",
+        lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", (DAG,))),
+        airflow,
+    )
+    triggerer = airflow.start("triggerer", name="triggerer")
+
+    # Above the line: the watcher checks, nothing fires.
+    _wait_for_checks(fake, airflow, "the watcher's first checks", 2)
+    assert _runs(airflow) == []
+
+    # 1. A drop starts one run; its task reads the watcher's event.
+    fake.set_balance(LOW)
+    first = _wait_for_runs(airflow, 1)
+    alert = airflow.xcom(DAG, "read_alert", run_id=first[0][0])
+    assert alert["direction"] == "below"
+    assert alert["threshold"] == THRESHOLD
+    assert alert["current_balance"] == LOW
+    assert alert["previous_balance"] == HIGH
+    assert alert["currency"] == "USD"
+    assert alert["conn_id"] == "aimlapi_default"
+    assert alert["observed_at"].endswith("+00:00")
+    detail = airflow.xcom(DAG, "autotopup_settings", run_id=first[0][0])
+    assert detail["current_balance"] == LOW
+    assert detail["autotopup_settings"]["is_enabled"] is True
+
+    # 2. Staying low for several poll intervals starts nothing more.
+    _wait_for_checks(fake, airflow, "the watcher to keep checking while low", 5)
+    time.sleep(POKE_INTERVAL)  # a run created from the last check would be visible by now
+    assert len(_runs(airflow)) == 1, _runs(airflow)
+
+    # 3. A top-up re-arms the watcher; the next drop starts a second run.
+    fake.set_balance(HIGH)
+    _wait_for_checks(fake, airflow, "the watcher to see the top-up", 2)
+    assert len(_runs(airflow)) == 1
+    fake.set_balance(LOWER)
+    second = _wait_for_runs(airflow, 2)
+    alert = airflow.xcom(DAG, "read_alert", run_id=second[1][0])
+    assert (alert["current_balance"], alert["previous_balance"]) == (LOWER, HIGH)
+
+    # 4. A triggerer restart while the balance is still low.
+    if HAS_STATE_STORE:
+        key = AimlApiBalanceEventTrigger(threshold=THRESHOLD, poll_interval=POKE_INTERVAL).state_key
+        rows = airflow.query("SELECT value FROM asset_state_store WHERE key = ?", (key,))
+        assert len(rows) == 1, rows
+        assert json.loads(rows[0][0])["fired"] is True, rows
+    _stop(triggerer)
+    airflow.start("triggerer", name="triggerer-restarted")
+    _wait_for_checks(fake, airflow, "the restarted triggerer's watcher to check", 5)
+    expected = 2 if HAS_STATE_STORE else 3  # before 3.3: at most one repeat per restart
+    if not HAS_STATE_STORE:
+        _wait_for_runs(airflow, expected)
+    time.sleep(2 * POKE_INTERVAL)
+    runs = _runs(airflow)
+    assert len(runs) == expected, runs
+    assert all(state == "success" for _, state in runs), runs
+
+    # The balance gauge came from the watcher in the triggerer too: only it read the 20.0.
+    assert f"airflow.aimlapi.balance:{HIGH}|g" in statsd.lines, [
+        line for line in statsd.lines if "aimlapi" in line
+    ]
+    assert f"airflow.aimlapi.balance:{LOW}|g" in statsd.lines
+
+    logs = airflow.logs_text()
+    assert f"fell below {THRESHOLD} USD" in logs  # the triggerer logged the watcher's events...
+    assert KEY not in logs  # ...and no log file anywhere holds the key
+    assert not any(KEY in line for line in statsd.lines)

@@ -36,10 +36,6 @@ if TYPE_CHECKING:
 
     from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 
-#: The longest ``Retry-After`` the sensor waits out before its next check (seconds): a rate limit
-#: never postpones a gate by more than this beyond its ``poke_interval``.
-MAX_RETRY_AFTER_WAIT = 15 * 60.0
-
 #: What opens a Jinja expression, statement or comment by default; a string holding none of them
 #: is a literal, checked when the DAG is parsed.
 _JINJA_MARKERS = ("{{", "{%", "{#")
@@ -56,7 +52,8 @@ class AimlApiBalanceSensor(BaseSensorOperator):
     * a lower balance, a 403 saying the account is out of credits (an empty account is what a
       balance gate waits out), and transient failures (429, 5xx, timeouts, dropped connections)
       all mean "not yet": the sensor checks again after ``poke_interval``, or after the API's
-      ``Retry-After`` when that is longer (at most :data:`MAX_RETRY_AFTER_WAIT` more);
+      ``Retry-After`` when that is longer (capped, as in the trigger, at four ``poke_interval``
+      and at least 60 s, so a ``Retry-After: 86400`` does not park the gate for a day);
     * a bad key or another 403, and a bad connection, fail the task at once without spending
       Airflow retries; a 404 (wrong base URL) or an invalid answer fails it like any error, so
       Airflow retries apply.
@@ -198,14 +195,20 @@ class AimlApiBalanceSensor(BaseSensorOperator):
 
     def _wait_after(self, retry_after: float | None) -> float:
         """Seconds until the next check: ``poke_interval``, or a longer (capped) ``Retry-After``."""
-        return max(self.poke_interval, min(retry_after or 0.0, MAX_RETRY_AFTER_WAIT))
+        return max(self.poke_interval, self._capped(retry_after))
+
+    def _capped(self, retry_after: float | None) -> float:
+        # The trigger's own cap, so the worker's check and the trigger's agree on a Retry-After.
+        from airflow_aimlapi.triggers._poller import longest_backoff
+
+        return min(retry_after or 0.0, longest_backoff(self.poke_interval))
 
     def _not_yet(self, min_balance: float, retry_after: float | None = None) -> bool:
         self._retry_after = retry_after
         if self.deferrable:
             self._defer(min_balance, first_check_delay=self._wait_after(retry_after))
         if retry_after is not None:
-            self._next_call_at = time.monotonic() + min(retry_after, MAX_RETRY_AFTER_WAIT)
+            self._next_call_at = time.monotonic() + self._capped(retry_after)
         return False
 
     def _defer(self, min_balance: float, first_check_delay: float) -> None:

@@ -219,7 +219,7 @@ def test_the_deferral_timeout_is_what_is_left_after_the_first_check(aimlapi_fake
 
 @pytest.mark.parametrize(
     ("retry_after", "poke_interval", "first_check_delay"),
-    [("45", 30, 45.0), ("5", 30, 30.0), (None, 30, 30.0), ("86400", 30, 900.0), ("86400", 3600, 3600.0)],
+    [("45", 30, 45.0), ("5", 30, 30.0), (None, 30, 30.0), ("86400", 30, 120.0), ("86400", 5, 60.0)],
 )
 def test_a_rate_limited_first_check_defers_with_the_retry_after_as_first_delay(
     aimlapi_fake: FakeAimlApi, retry_after: str | None, poke_interval: float, first_check_delay: float
@@ -237,7 +237,7 @@ def test_a_rate_limited_first_check_defers_with_the_retry_after_as_first_delay(
 
 @pytest.mark.parametrize(
     ("retry_after", "poke_interval", "expected"),
-    [("120", 5, 120.0), ("2", 5, 5.0), (None, 5, 5.0), ("86400", 5, 900.0)],
+    [("45", 5, 45.0), ("2", 5, 5.0), (None, 5, 5.0), ("86400", 5, 60.0), ("86400", 30, 120.0)],
 )
 def test_reschedule_mode_reschedules_after_the_retry_after(
     aimlapi_fake: FakeAimlApi, retry_after: str | None, poke_interval: float, expected: float

@@ -79,7 +79,7 @@ class SharedBalancePoller:
     @property
     def max_age(self) -> float:
         """How old an answer may be and still be served: the shortest waiter's poll interval."""
-        return max(min(self.waiters.values(), default=MIN_POLL_INTERVAL), MIN_POLL_INTERVAL)
+        return min(self.waiters.values(), default=MIN_POLL_INTERVAL)
 
     def seconds_until_retry(self) -> float:
         """Seconds to wait, after a transient failure, before the next attempt is due."""

@@ -425,9 +425,10 @@ def test_the_first_check_waits_first_check_delay(aimlapi_fake: FakeAimlApi) -> N
 
     async def scenario() -> tuple[int, int]:
         task = asyncio.ensure_future(
-            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.3, first_check_delay=0.3))
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=1, first_check_delay=1))
         )
-        await asyncio.sleep(0.15)
+        await _wait_for(lambda: bool(active_pollers()))  # connection read, waiting to check
+        await asyncio.sleep(0.3)
         before = aimlapi_fake.request_count()
         await _wait_for(lambda: aimlapi_fake.request_count() >= 1)
         task.cancel()
@@ -436,7 +437,7 @@ def test_the_first_check_waits_first_check_delay(aimlapi_fake: FakeAimlApi) -> N
 
     before, after = _run(scenario)
     assert before == 0
-    assert after >= 1
+    assert after == 1
 
 
 def test_each_connection_is_named_in_its_own_errors(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -87,7 +87,12 @@ class AimlApiHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Describe the connection form for Airflow before 3.2 (3.2+ reads ``get_provider_info()``)."""
+        """Describe the connection form for Airflow before 3.2 (3.2+ reads ``get_provider_info()``).
+
+        Airflow 3.1's api-server calls this (and :meth:`get_connection_form_widgets`) with
+        stand-ins for WTForms, so its React UI shows the form without FAB; 3.0's does so only
+        where ``wtforms`` and ``flask-appbuilder`` are installed, and shows the plain form otherwise.
+        """
         return {
             "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
             "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
@@ -96,7 +101,7 @@ class AimlApiHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Add the extra fields to the connection form for Airflow before 3.2."""
+        """Add the extra fields to the connection form for Airflow before 3.2 (see above)."""
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import IntegerField, StringField

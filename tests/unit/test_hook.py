@@ -460,7 +460,8 @@ def test_ui_field_behaviour_matches_provider_info() -> None:
 
 
 def test_legacy_form_widgets_for_airflow_before_3_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Airflow < 3.2 builds the form from get_connection_form_widgets() with WTForms (FAB UI).
+    # Airflow < 3.2 builds the form's extra fields from get_connection_form_widgets(): 3.1's
+    # api-server patches WTForms/FAB names with its own stand-ins; 3.0's needs both installed.
     # Stand-ins record what the hook asks of those libraries.
     import sys
     import types

@@ -15,6 +15,12 @@ ratio against a peer measured in the same run:
    per poll interval, CPU and traced memory per waiting trigger, vs a naive trigger that polls on
    its own (one client and one request per trigger per interval, as HttpSensorTrigger does).
 4. Time from a top-up to the triggers' success, in poll intervals (the floor is one interval).
+5. The cost of watching: N balance watchers (AimlApiBalanceEventTrigger) and N waiting gates on one
+   account in one event loop, through a drop below the watchers' line: API calls per poll interval
+   and events per watcher, vs N level-triggered HttpEventTriggers (apache-airflow-providers-http)
+   re-created after each event as the triggerer does with a watcher that finished.
+6. Recovery after an outage: how long after the API answers again (it answered 503 for a while) a
+   waiting gate trigger sees it, in poll intervals, and what the outage cost in requests.
 """
 
 from __future__ import annotations
@@ -277,7 +283,7 @@ def _naive_trigger_class() -> Any:
         """Polls on its own: its own client and request every interval (HttpSensorTrigger's pattern)."""
 
         async def run(self) -> Any:
-            settings = await self._settings()
+            settings = await trig._read_settings(self.aimlapi_conn_id, self.request_timeout)
             poller = trig.SharedBalancePoller(settings)
             poller.waiters[self] = self.poll_interval
             try:
@@ -332,8 +338,8 @@ def bench_waiting(
         for n in ns:
             ours = col(n, True, key)
             if (n, False) not in results:
-                # N naive triggers make 2N requests/s at a 0.5 s interval: past ~1,000/s the fake
-                # API saturates, so the figure would measure the fake, not the peer.
+                # N naive triggers make N requests/s at a 1 s interval: near ~1,000/s the fake API
+                # saturates, so the figure would measure the fake, not the peer.
                 row(
                     f"{label}, N={n}",
                     fmt(ours, unit, digits=digits),
@@ -351,6 +357,207 @@ def bench_waiting(
         row(f"4. top-up to success, N={n}", fmt(ours, "intervals", digits=2), "-", "-", "floor: 1 interval")
 
 
+# -- 5. the cost of watching --------------------------------------------------------------------
+
+HIGH, LOW, LINE, GATE = 20.0, 5.0, 10.0, 50.0
+
+
+async def _watching_cost(
+    fake: RemoteFake, n: int, interval: float, intervals: int, peer: bool
+) -> dict[str, float]:
+    """Start n watchers (+ n gates for ours) above the line, drop below it, count calls and events."""
+    from airflow.providers.http.triggers.http import HttpEventTrigger
+    from watch_checks import THRESHOLD
+
+    from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger, AimlApiBalanceTrigger
+
+    assert THRESHOLD == LINE
+    loop = asyncio.get_running_loop()
+
+    async def call(method: str, what: str, body: dict[str, float] | None = None) -> dict[str, Any]:
+        return await loop.run_in_executor(None, fake.control, method, what, body)
+
+    await call("POST", "balance", {"set": HIGH})
+    os.environ["AIRFLOW_CONN_AIMLAPI_DEFAULT"] = json.dumps(
+        {"conn_type": "aimlapi", "host": fake.url, "password": KEY}
+    )
+    os.environ["AIRFLOW_CONN_BENCH_WATCH"] = json.dumps(
+        {"conn_type": "http", "host": fake.url, "extra": {"Authorization": f"Bearer {KEY}"}}
+    )
+    events = 0
+
+    async def watch(trigger: Any) -> None:
+        nonlocal events
+        async for _ in trigger.run():
+            events += 1
+
+    async def watch_restarting(make: Callable[[], Any]) -> None:
+        # HttpEventTrigger returns after its event; the triggerer then re-creates the watcher (at
+        # its next loop, modelled here as one poll interval later), which checks and fires again.
+        while True:
+            await watch(make())
+            await asyncio.sleep(interval)
+
+    def http_watcher() -> Any:
+        return HttpEventTrigger(
+            response_check_path="watch_checks.balance_below_threshold",
+            http_conn_id="bench_watch",
+            endpoint="v2/billing",
+            poll_interval=interval,
+        )
+
+    tasks: list[asyncio.Future[None]] = []
+    for _ in range(n):
+        if peer:
+            tasks.append(asyncio.ensure_future(watch_restarting(http_watcher)))
+        else:
+            watcher = AimlApiBalanceEventTrigger(threshold=LINE, direction="below", poll_interval=interval)
+            gate = AimlApiBalanceTrigger("aimlapi_default", GATE, poll_interval=interval)
+            tasks.append(asyncio.ensure_future(watch(watcher)))
+            tasks.append(asyncio.ensure_future(watch(gate)))  # waits: the balance stays under GATE
+        await asyncio.sleep(interval / n)  # spread start phases over one interval
+    await asyncio.sleep(interval)
+    await call("POST", "reset-requests")
+    before, t0 = events, time.monotonic()
+    await call("POST", "balance", {"set": LOW})
+    await asyncio.sleep(interval * intervals)
+    elapsed = time.monotonic() - t0
+    calls = (await call("GET", "stats"))["requests"]
+    fired = events - before
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"calls_per_interval": calls / (elapsed / interval), "events_per_watcher": fired / n}
+
+
+def bench_watching(n: int, interval: float, intervals: int, repeats: int) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))  # the HttpEventTrigger's response check module
+    results: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    fake = RemoteFake()
+    try:
+        for peer in (False, True):  # warm-up: imports, clients, connection lookups
+            asyncio.run(_watching_cost(fake, 2, interval, 1, peer))
+        for _ in range(repeats):  # interleaved, so drift hits both alike
+            for peer in (False, True):
+                results[peer].append(asyncio.run(_watching_cost(fake, n, interval, intervals, peer)))
+    finally:
+        fake.close()
+    ours_calls = [r["calls_per_interval"] for r in results[False]]
+    peer_calls = [r["calls_per_interval"] for r in results[True]]
+    row(
+        f"5a. API calls per poll interval, {n} watchers + {n} gates",
+        fmt(ours_calls, "", digits=2),
+        f"{n} HttpEventTrigger: " + fmt(peer_calls, "", digits=2),
+        f"{statistics.median(ours_calls) / statistics.median(peer_calls):.3f}x",
+        "1",
+    )
+    ours_events = [r["events_per_watcher"] for r in results[False]]
+    peer_events = [r["events_per_watcher"] for r in results[True]]
+    row(
+        f"5b. events per watcher, one drop, low for {intervals} intervals",
+        fmt(ours_events, "", digits=2),
+        "HttpEventTrigger: " + fmt(peer_events, "", digits=2),
+        f"{statistics.median(ours_events) / statistics.median(peer_events):.3f}x",
+        "1 per crossing",
+    )
+
+
+# -- 6. recovery after an outage -----------------------------------------------------------------
+
+
+def _outage_fake_class() -> Any:
+    from airflow_aimlapi.testing import FakeAimlApi
+
+    class OutageFake(FakeAimlApi):  # type: ignore[misc]
+        """The fake API, answering 503 to every call until ``down_until`` (a time.monotonic())."""
+
+        down_until = 0.0
+        outage_requests = 0
+
+        def _answer(self, path: str) -> tuple[int, dict[str, Any]]:
+            if time.monotonic() < self.down_until:
+                self.outage_requests += 1
+                return 503, {"message": "Service Unavailable (benchmark outage)", "statusCode": 503}
+            answer: tuple[int, dict[str, Any]] = super()._answer(path)
+            return answer
+
+    return OutageFake
+
+
+async def _recovery(fake: Any, interval: float, outage: tuple[float, float]) -> dict[str, float]:
+    from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceTrigger
+
+    fake.set_balance(0.0)
+    gate = AimlApiBalanceTrigger("aimlapi_outage", GATE, poll_interval=interval)
+    waiting = asyncio.ensure_future(anext(gate.run()))
+    await asyncio.sleep(random.uniform(0.5, 1.5) * interval)  # it has checked: not enough yet
+    # The account is topped up during an outage of random length that starts at a random phase:
+    # the first answer after it opens the gate.
+    fake.outage_requests = 0
+    fake.down_until = time.monotonic() + random.uniform(*outage)
+    fake.set_balance(100.0)
+    await asyncio.sleep(fake.down_until - time.monotonic())
+    ended = time.monotonic()
+    event = await asyncio.wait_for(waiting, timeout=600)
+    recovered = time.monotonic() - ended
+    assert event.payload["status"] == "success", event.payload
+    return {"intervals": recovered / interval, "seconds": recovered, "requests": fake.outage_requests}
+
+
+def _span(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:g}" if bounds[0] == bounds[1] else f"{bounds[0]:g}-{bounds[1]:g}"
+
+
+def bench_recovery(
+    scaled: tuple[float, tuple[float, float], int], real: tuple[float, tuple[float, float], int]
+) -> None:
+    from airflow_aimlapi.triggers import _poller
+
+    fake = _outage_fake_class()(api_key=KEY).start()
+    os.environ["AIRFLOW_CONN_AIMLAPI_OUTAGE"] = fake.connection_json()
+    results: dict[str, list[dict[str, float]]] = {"scaled": [], "real": []}
+    floors = (_poller.MIN_POLL_INTERVAL, _poller.MIN_LONGEST_BACKOFF)
+    try:
+        # 6a. Time scaled 1:30: a 0.5 s interval stands for 15 s, the shortest interval at which
+        # the longest backoff is 4 intervals rather than its 60 s floor, so the floors are scaled
+        # alike (1 s -> 1/30 s, 60 s -> 2 s). Outages of 5-10 s stand for 2.5-5 min.
+        interval, outage, repeats = scaled
+        scale = interval / 15.0
+        _poller.MIN_POLL_INTERVAL, _poller.MIN_LONGEST_BACKOFF = floors[0] * scale, floors[1] * scale
+        for _ in range(repeats):
+            results["scaled"].append(asyncio.run(_recovery(fake, interval, outage)))
+        # 6b. Real time and the real floors, at a short interval: the 60 s floor bounds the pause.
+        _poller.MIN_POLL_INTERVAL, _poller.MIN_LONGEST_BACKOFF = floors
+        interval, outage, repeats = real
+        for _ in range(repeats):
+            results["real"].append(asyncio.run(_recovery(fake, interval, outage)))
+    finally:
+        _poller.MIN_POLL_INTERVAL, _poller.MIN_LONGEST_BACKOFF = floors
+        fake.stop()
+    scaled_label = f"6a. outage end to gate success, {scaled[0] * 30:g} s interval (time scaled 1:30)"
+    row(
+        scaled_label,
+        fmt([r["intervals"] for r in results["scaled"]], "intervals", digits=2),
+        "-",
+        "-",
+        "<= 4 intervals",
+    )
+    row(
+        f"6a. requests during a {_span((scaled[1][0] * 30, scaled[1][1] * 30))} s outage (scaled)",
+        fmt([r["requests"] for r in results["scaled"]], "", digits=1),
+        "-",
+        "-",
+        "1 per backoff step",
+    )
+    row(
+        f"6b. outage end to gate success, {real[0]:g} s interval, {_span(real[1])} s outage",
+        fmt([r["seconds"] for r in results["real"]], "s", digits=1),
+        "-",
+        "-",
+        "<= 60 s (longest backoff)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -364,11 +571,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         bench_parse(repeats=1)
         bench_calls(calls=20, repeats=1)
-        bench_waiting(ns=[1, 5], naive_ns=[1, 5], interval=0.2, intervals=3, repeats=1)
+        bench_waiting(ns=[1, 5], naive_ns=[1, 5], interval=1.0, intervals=2, repeats=1)
+        bench_watching(n=5, interval=1.0, intervals=2, repeats=1)
+        bench_recovery(scaled=(0.2, (1.0, 2.0), 1), real=(1.0, (3.0, 3.0), 1))
     else:
         bench_parse(repeats=5)
         bench_calls(calls=1000, repeats=7)
-        bench_waiting(ns=[1, 10, 100, 1000], naive_ns=[1, 10, 100], interval=0.5, intervals=6, repeats=3)
+        # 1 s: the triggers' floor (a shorter poll interval is raised to it).
+        bench_waiting(ns=[1, 10, 100, 1000], naive_ns=[1, 10, 100], interval=1.0, intervals=5, repeats=3)
+        bench_watching(n=100, interval=1.0, intervals=6, repeats=3)
+        bench_recovery(scaled=(0.5, (5.0, 10.0), 5), real=(2.0, (15.0, 25.0), 2))
     from airflow import __version__ as airflow_version
 
     header = (

@@ -116,6 +116,9 @@ def airflow(fake: FakeAimlApi, statsd: StatsdListener, tmp_path: Path) -> Iterat
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # Log servers on free ports: another Airflow on this machine may hold the defaults.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
         "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
@@ -151,7 +154,11 @@ def _wait_for_runs(airflow: AirflowSandbox, count: int) -> list[tuple[str, str]]
     )
     runs = _runs(airflow)
     if [state for _, state in runs] != ["success"] * count:
-        raise AssertionError(f"alert runs {runs}, expected {count} successful\n{airflow.logs_text()[-8000:]}")
+        task_logs = "\n".join(
+            f"--- {path.name}: {path.read_text(errors='replace')[-3000:]}"
+            for path in sorted((airflow.home / "logs").glob(f"dag_id={DAG}/**/*.log"))
+        )
+        raise AssertionError(f"alert runs {runs}, expected {count} successful\n{task_logs}")
     return runs
 
 

@@ -43,11 +43,16 @@ lint: install
 demo: install
 	$(BIN)/python scripts/demo.py
 
-## make matrix: the whole test suite on the oldest and the newest supported Airflow, each in its
-## own venv. (Lint and types are checked once, against the newest, by make test.)
+## make matrix: the whole test suite on every supported Airflow 3 minor, each in its own venv
+## .venvs/airflow-<version>, installed with constraints/airflow-<version>.txt. (Lint and types are
+## checked once, against the newest, by make test.) .ci/run sets MATRIX_VERSIONS to the older
+## three: make test has just run the suite on the newest.
+MATRIX_VERSIONS ?= $(AIRFLOW_OLDEST) 3.1.8 3.2.2 $(AIRFLOW_VERSION)
 matrix:
-	$(MAKE) suite VENV=.venvs/airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
-	$(MAKE) suite VENV=.venvs/airflow-$(AIRFLOW_VERSION) AIRFLOW_VERSION=$(AIRFLOW_VERSION)
+	@set -e; for v in $(MATRIX_VERSIONS); do \
+		echo "== make matrix: Airflow $$v"; \
+		$(MAKE) suite VENV=.venvs/airflow-$$v AIRFLOW_VERSION=$$v; \
+	done
 
 bench: install
 	$(BIN)/python bench/run.py

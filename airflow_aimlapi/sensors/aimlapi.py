@@ -109,7 +109,8 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.request_timeout = request_timeout
         self.max_retries = max_retries
-        self._started_at: float | None = None
+        # Wall-clock time at which the sensor times out; carried across deferrals.
+        self._deadline: float | None = None
         # The Retry-After of the latest rate-limited check, and (poke mode) the monotonic time
         # before which no API call is made because of it.
         self._retry_after: float | None = None
@@ -145,7 +146,7 @@ class AimlApiBalanceSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Check the balance; wait in poke/reschedule mode, or defer when ``deferrable``."""
-        self._started_at = time.monotonic()
+        self._deadline = time.time() + self.timeout
         try:
             return super().execute(context)
         except AirflowSensorTimeout as err:
@@ -179,10 +180,12 @@ class AimlApiBalanceSensor(BaseSensorOperator):
             return self._not_yet(min_balance)
         except AimlApiError as err:
             if not err.retryable:
-                raise
+                return self._failed_check(err, min_balance)
             retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
             self.log.warning("%s Still waiting; the balance is checked again later.", err)
             return self._not_yet(min_balance, retry_after)
+        except Exception as err:
+            return self._failed_check(err, min_balance)
         if balance.is_at_least(min_balance):
             self.log.info(
                 "AIML API balance %s %s >= %s: done.", balance.current_balance, balance.currency, min_balance
@@ -192,6 +195,18 @@ class AimlApiBalanceSensor(BaseSensorOperator):
             "AIML API balance %s %s < %s: waiting.", balance.current_balance, balance.currency, min_balance
         )
         return self._not_yet(min_balance)
+
+    def _failed_check(self, err: Exception, min_balance: float) -> bool:
+        # Poke and reschedule mode: Airflow's loop applies silent_fail. A deferrable sensor
+        # applies it here, deferring instead of poking on in the worker.
+        if not (self.deferrable and self._silenced(err)):
+            raise err
+        self.log.error("%s Ignored (silent_fail); the balance is checked again later.", err)
+        return self._not_yet(min_balance)
+
+    def _silenced(self, err: BaseException) -> bool:
+        """Whether ``silent_fail`` turns ``err`` into "not yet", as Airflow's poke loop does."""
+        return self.silent_fail and not isinstance(err, _NEVER_SILENCED)
 
     def _wait_after(self, retry_after: float | None) -> float:
         """Seconds until the next check: ``poke_interval``, or a longer (capped) ``Retry-After``."""
@@ -214,7 +229,7 @@ class AimlApiBalanceSensor(BaseSensorOperator):
     def _defer(self, min_balance: float, first_check_delay: float) -> None:
         from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceTrigger
 
-        elapsed = time.monotonic() - self._started_at if self._started_at is not None else 0.0
+        remaining = self.timeout if self._deadline is None else self._deadline - time.time()
         self.defer(
             trigger=AimlApiBalanceTrigger(
                 aimlapi_conn_id=self.aimlapi_conn_id,
@@ -224,7 +239,8 @@ class AimlApiBalanceSensor(BaseSensorOperator):
                 first_check_delay=first_check_delay,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=max(0.0, self.timeout - elapsed)),
+            kwargs={} if self._deadline is None else {"deadline": self._deadline},
+            timeout=timedelta(seconds=max(0.0, remaining)),
         )
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
@@ -259,18 +275,39 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         flag = "soft_fail" if self.soft_fail else "never_fail"
         return AirflowSkipException(f"Skipping due to {flag}: {err}")
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], deadline: float | None = None
+    ) -> dict[str, Any]:
         """Resume after the trigger fired: return the balance (XCom), or raise the error it reported.
+
+        With ``silent_fail``, an error that poke mode would log and wait out is logged and the
+        sensor defers again, until its ``timeout``.
 
         :param context: The task context.
         :param event: The trigger's event payload: ``{"status": "success", "balance": {...}}`` or
             ``{"status": "error", "error_type": ..., "message": ...}``.
+        :param deadline: When the sensor times out (seconds since the epoch), passed on by
+            :meth:`defer`.
         """
         if event.get("status") == "success":
             self.log.info("%s", event.get("message"))
             balance: dict[str, Any] = event["balance"]
             return balance
-        raise error_from_dict(event)
+        err = error_from_dict(event)
+        # Without the deadline (`airflow dags test` resumes with the event only) a re-deferral
+        # could wait forever: the error is raised.
+        if deadline is None or not self._silenced(err):
+            raise err
+        self._deadline = deadline
+        if time.time() >= self._deadline:
+            raise AirflowSensorTimeout(f"Sensor has timed out (timeout {self.timeout} s); last error: {err}")
+        self.log.error("%s Ignored (silent_fail); the balance is checked again later.", err)
+        self._defer(self.required_balance, first_check_delay=self.poke_interval)
+        raise AssertionError("unreachable: defer() raises")
+
+
+#: What silent_fail never hides, in Airflow's poke loop as here.
+_NEVER_SILENCED = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException, AirflowSkipException)
 
 
 def _reschedule_exception_type() -> type[AirflowException]:

@@ -10,6 +10,7 @@ from airflow_aimlapi.exceptions import (
     AimlApiAuthError,
     AimlApiConfigError,
     AimlApiInvalidResponseError,
+    AimlApiRequestError,
     AimlApiServerError,
 )
 from airflow_aimlapi.sensors.aimlapi import AimlApiBalanceSensor
@@ -337,4 +338,52 @@ def test_error_event_respects_soft_fail(soft_fail: bool) -> None:
     with pytest.raises(expected):
         _sensor(deferrable=True, soft_fail=soft_fail).resume_execution(
             "execute_complete", {"event": event}, CTX
+        )
+
+
+NOT_FOUND_EVENT = {
+    "status": "error",
+    "error_type": "AimlApiRequestError",
+    "message": "HTTP 404",
+    "http_status": 404,
+}
+
+
+def test_silent_fail_defers_again_after_an_error_event_until_the_same_deadline() -> None:
+    import time
+
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    sensor = _sensor(deferrable=True, silent_fail=True, poke_interval=30, timeout=3600)
+    deadline = time.time() + 100
+    with pytest.raises(TaskDeferred) as info:
+        sensor.resume_execution("execute_complete", {"event": NOT_FOUND_EVENT, "deadline": deadline}, CTX)
+    assert timedelta(seconds=90) < info.value.timeout <= timedelta(seconds=100)
+    assert info.value.kwargs == {"deadline": deadline}
+    assert isinstance(info.value.trigger, AimlApiBalanceTrigger)
+    assert info.value.trigger.first_check_delay == 30.0
+
+
+def test_silent_fail_past_the_deadline_is_a_sensor_timeout() -> None:
+    import time
+
+    from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+
+    sensor = _sensor(deferrable=True, silent_fail=True)
+    event = {"event": NOT_FOUND_EVENT, "deadline": time.time() - 1}
+    with pytest.raises(AirflowSensorTimeout, match="last error: HTTP 404"):
+        sensor.resume_execution("execute_complete", event, CTX)
+
+
+def test_silent_fail_does_not_hide_a_bad_key_after_deferral() -> None:
+    event = {"status": "error", "error_type": "AimlApiAuthError", "message": "HTTP 401", "http_status": 401}
+    with pytest.raises(AimlApiAuthError):
+        _sensor(deferrable=True, silent_fail=True).resume_execution("execute_complete", {"event": event}, CTX)
+
+
+def test_silent_fail_raises_when_the_resume_lost_the_deadline() -> None:
+    # `airflow dags test` resumes with the event only: re-deferring with a fresh timeout could loop.
+    with pytest.raises(AimlApiRequestError):
+        _sensor(deferrable=True, silent_fail=True).resume_execution(
+            "execute_complete", {"event": NOT_FOUND_EVENT}, CTX
         )

@@ -59,8 +59,9 @@ class AimlApiBalanceSensor(BaseSensorOperator):
       Airflow retries apply.
 
     The same answer has the same outcome in poke, reschedule and deferrable mode, also with
-    ``soft_fail`` (skips on a timeout and on the failures that spend no retries) and with
-    ``never_fail`` (skips on a timeout and on any failure), on every supported Airflow version.
+    ``soft_fail`` (skips on a timeout and on the failures that spend no retries), with
+    ``never_fail`` (skips on a timeout and on any failure) and with ``silent_fail`` (logs the
+    other failures and waits on; deferrable mode defers again), on every supported Airflow version.
 
     With ``deferrable=True`` the sensor checks once on the worker, and if the balance is not
     there yet hands the wait to :class:`~airflow_aimlapi.triggers.aimlapi.AimlApiBalanceTrigger`

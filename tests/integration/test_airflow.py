@@ -142,6 +142,22 @@ def test_billing_report_puts_the_detail_in_xcom(sandbox: AirflowSandbox, fake: F
     }
 
 
+def test_billing_report_flags_a_low_balance_with_auto_top_up_off_and_null_amounts(
+    sandbox: AirflowSandbox,
+) -> None:
+    # While auto top-up is off the API may send null threshold and amount: the report still works.
+    topup_off = {"is_enabled": False, "threshold": None, "amount": None, "currency": "USD"}
+    with FakeAimlApi(api_key=KEY, balance=4.0, autotopup_settings=topup_off) as api:
+        result = sandbox.run("dags", "test", "aimlapi_billing_report", env=_conn(api))
+    assert sandbox.run_state("aimlapi_billing_report") == "success", result.stdout[-3000:]
+    assert sandbox.xcom("aimlapi_billing_report", "fetch_billing")["autotopup_settings"] == topup_off
+    assert sandbox.xcom("aimlapi_billing_report", "report") == {
+        "balance": 4.0,
+        "auto_topup": False,
+        "at_risk": True,
+    }
+
+
 def test_balance_gate_waits_for_the_top_up(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
     fake.set_balance(2.0)
     fake.rise(per_second=5.0, until=40.0, after_requests=1)

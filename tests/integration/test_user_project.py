@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,12 +51,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
-    assert done.returncode == 0, (
-        f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
-    )
-    return done  # type: ignore[no-any-return]
+def _run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
+    output = f"{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{output}"
+    return done
 
 
 def _build_wheel(workspace: Path) -> Path:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow import __version__ as airflow_version
@@ -140,6 +141,14 @@ def _runs(airflow: AirflowSandbox) -> list[tuple[str, str]]:
     return [(str(run_id), str(state)) for run_id, state in rows]
 
 
+def _events(airflow: AirflowSandbox) -> list[dict[str, Any]]:
+    """The watcher's event payloads, as Airflow filed them (the asset events' extra), oldest first."""
+    rows = airflow.query("SELECT extra FROM asset_event ORDER BY id")
+    extras = [json.loads(extra) for (extra,) in rows]
+    assert all(extra["from_trigger"] is True for extra in extras), extras
+    return [extra["payload"] for extra in extras]
+
+
 def _wait_for_checks(fake: FakeAimlApi, airflow: AirflowSandbox, what: str, checks: int) -> None:
     """Wait until the watcher has read the balance ``checks`` more times."""
     start = fake.request_count(BALANCE_PATH)
@@ -155,8 +164,10 @@ def _wait_for_runs(airflow: AirflowSandbox, count: int) -> list[tuple[str, str]]
     runs = _runs(airflow)
     if [state for _, state in runs] != ["success"] * count:
         task_logs = "\n".join(
-            f"--- {path.name}: {path.read_text(errors='replace')[-3000:]}"
-            for path in sorted((airflow.home / "logs").glob(f"dag_id={DAG}/**/*.log"))
+            f"--- {path.relative_to(airflow.home)}:\n{path.read_text(errors='replace')[-12000:]}"
+            for run_id, state in runs
+            if state != "success"
+            for path in sorted((airflow.home / "logs").glob(f"dag_id={DAG}/run_id={run_id}/**/*.log"))
         )
         raise AssertionError(f"alert runs {runs}, expected {count} successful\n{task_logs}")
     return runs
@@ -190,7 +201,7 @@ def test_watcher_starts_one_run_per_drop(
     # 1. A drop starts one run; its task reads the watcher's event.
     fake.set_balance(LOW)
     first = _wait_for_runs(airflow, 1)
-    alert = airflow.xcom(DAG, "read_alert", run_id=first[0][0])
+    alert = _events(airflow)[0]
     assert alert["direction"] == "below"
     assert alert["threshold"] == THRESHOLD
     assert alert["current_balance"] == LOW
@@ -198,6 +209,8 @@ def test_watcher_starts_one_run_per_drop(
     assert alert["currency"] == "USD"
     assert alert["conn_id"] == "aimlapi_default"
     assert alert["observed_at"].endswith("+00:00")
+    # the task read that event from triggering_asset_events
+    assert f"{LOW} USD is below {THRESHOLD}" in airflow.xcom(DAG, "read_alert", run_id=first[0][0])
     detail = airflow.xcom(DAG, "autotopup_settings", run_id=first[0][0])
     assert detail["current_balance"] == LOW
     assert detail["autotopup_settings"]["is_enabled"] is True
@@ -213,8 +226,9 @@ def test_watcher_starts_one_run_per_drop(
     assert len(_runs(airflow)) == 1
     fake.set_balance(LOWER)
     second = _wait_for_runs(airflow, 2)
-    alert = airflow.xcom(DAG, "read_alert", run_id=second[1][0])
+    alert = _events(airflow)[1]
     assert (alert["current_balance"], alert["previous_balance"]) == (LOWER, HIGH)
+    assert f"{LOWER} USD is below {THRESHOLD}" in airflow.xcom(DAG, "read_alert", run_id=second[1][0])
 
     # 4. A triggerer restart while the balance is still low.
     if HAS_STATE_STORE:
@@ -232,6 +246,7 @@ def test_watcher_starts_one_run_per_drop(
     runs = _runs(airflow)
     assert len(runs) == expected, runs
     assert all(state == "success" for _, state in runs), runs
+    assert len(_events(airflow)) == expected
 
     # The balance gauge came from the watcher in the triggerer too: only it read the 20.0.
     assert f"airflow.aimlapi.balance:{HIGH}|g" in statsd.lines, [

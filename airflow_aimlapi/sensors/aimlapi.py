@@ -146,7 +146,10 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         return coerce_min_balance(self.min_balance, owner=self._owner)
 
     def execute(self, context: Context) -> Any:
-        """Check the balance; wait in poke/reschedule mode, or defer when ``deferrable``."""
+        """Check the balance; wait in poke/reschedule mode, or defer when ``deferrable``.
+
+        :param context: The task context.
+        """
         self._deadline = time.time() + self.timeout
         try:
             return super().execute(context)
@@ -166,7 +169,10 @@ class AimlApiBalanceSensor(BaseSensorOperator):
             raise _reschedule_exception_type()(later) from None
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Check the balance once; return done (with the balance as XCom) once it is ``>= min_balance``."""
+        """Check the balance once; return done (with the balance as XCom) once it is ``>= min_balance``.
+
+        :param context: The task context.
+        """
         min_balance = self.required_balance
         if not self.deferrable and time.monotonic() < self._next_call_at:
             self.log.info(
@@ -250,6 +256,10 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         Airflow's own sensor skips with ``soft_fail`` on *any* error after a deferral, where poke
         mode skips only on a timeout and on errors that spend no retries; and before Airflow 3.2
         it ignores ``never_fail`` there. This applies one rule in every mode and version.
+
+        :param next_method: The method to resume with, or Airflow's ``__fail__`` marker.
+        :param next_kwargs: Its keyword arguments (the trigger's ``event``, the ``deadline``).
+        :param context: The task context.
         """
         try:
             # BaseOperator's, not BaseSensorOperator's: its soft_fail rule differs from poke mode.

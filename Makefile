@@ -10,7 +10,7 @@ PINS := constraints/airflow-$(AIRFLOW_VERSION).txt
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: install test suite unit lint demo matrix bench dist clean
+.PHONY: install test suite unit lint demo matrix bench dist clean ui-test screenshots
 
 # uv resolves and installs Airflow's ~200 dependencies in seconds instead of minutes with pip,
 # which keeps a from-scratch CI run (three environments) well inside its time budget.
@@ -53,6 +53,25 @@ matrix:
 		echo "== make matrix: Airflow $$v"; \
 		$(MAKE) suite VENV=.venvs/airflow-$$v AIRFLOW_VERSION=$$v; \
 	done
+
+## make ui-test: browser tests. Headless Chromium (Debian's `chromium` package, installed by
+## .ci/run) drives Airflow's web UI against a real api-server, scheduler and triggerer; the
+## connection form is also checked on the oldest supported Airflow, whose venv is built here.
+UI_STAMP := $(VENV)/.installed-ui-$(AIRFLOW_VERSION)
+$(UI_STAMP): $(STAMP)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(PINS) -e ".[dev,bench,ui]"
+	touch $@
+
+ui-test: $(UI_STAMP)
+	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install -y chromium"; exit 1; }
+	$(MAKE) install VENV=.venvs/airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
+	AIRFLOW_OLDEST=$(AIRFLOW_OLDEST) $(BIN)/python -m pytest tests/ui -m ui $(PYTEST_ARGS)
+
+## make screenshots: the same browser tests, saving the README's pictures under docs/
+screenshots: $(UI_STAMP)
+	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install -y chromium"; exit 1; }
+	$(MAKE) install VENV=.venvs/airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
+	AIRFLOW_OLDEST=$(AIRFLOW_OLDEST) AIMLAPI_SCREENSHOTS=docs $(BIN)/python -m pytest tests/ui -m ui $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -53,13 +53,18 @@ def get_provider_info() -> dict[str, Any]:
 
 
 #: How the connection form looks: the password is the API key, host is the optional base URL.
+#: Schema is hidden because the Base URL carries the scheme (a bare host name still means https,
+#: and a schema set through a URI or secrets backend is still honoured). Port stays visible: on
+#: Airflow 3.3 the connection list's Test button sends ``port: 0`` for a connection saved without
+#: a port, and the API then refuses the test with "Bad Request" before the hook runs (fixed
+#: upstream by apache/airflow#73298, not in 3.3.2). A typed port is used only when the Base URL
+#: names none.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["login", "extra"],
+    "hidden-fields": ["login", "schema", "extra"],
     "relabeling": {"password": "API key", "host": "Base URL"},
     "placeholders": {
         "host": "https://api.aimlapi.com (default)",
-        "schema": "https (used when Base URL is a bare host name)",
-        "port": "443",
+        "port": "443 (fill in: Airflow 3.3's Test button needs a port)",
         "password": "your AIML API key",
         "timeout": "30",
         "max_retries": "3",

@@ -38,11 +38,13 @@ def test_key_in_no_response(
     page.keyboard.press("Escape")
     for task_id in ("wait_for_credits", "billing_after"):
         base = f"{airflow.url}/dags/{DAG}/runs/{finished_gate_run}/tasks/{task_id}"
-        for view in ("", "/rendered_templates", "/xcom"):
+        # The Logs tab (the task page's first) fetches the task's log.
+        with page.expect_response(lambda r, task=task_id: f"taskInstances/{task}/logs/" in r.url):
+            page.goto(base)
+        for view in ("/rendered_templates", "/xcom"):
             with page.expect_response(lambda r: "/api/v2/" in r.url):
                 page.goto(base + view)
             page.wait_for_load_state("networkidle")
-        # The task log, as the Logs tab fetched it.
         assert any(f"taskInstances/{task_id}/logs/" in r.url for r in responses.responses), task_id
 
     api = [r for r in responses.responses if "/api/v2/" in r.url or "/ui/" in r.url]

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,6 +58,32 @@ def cli_json(stdout: str) -> Any:
     raise ValueError(f"no JSON document at the end of the output:\n{stdout[-2000:]}")
 
 
+def stack_env(api_port: int) -> dict[str, str]:
+    """Return settings for running Airflow's components together in a sandbox, with no UI login.
+
+    LocalExecutor, the api-server (which also serves the execution API) on ``127.0.0.1:api_port``,
+    a throwaway JWT secret, every UI user an admin, and log servers on free ports (another Airflow
+    on the machine may hold the default ones). For tests only.
+
+    :param api_port: The api-server's port.
+    """
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "sandbox-jwt-secret-not-for-production-0123456789abcdef0123",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+    }
+
+
 class AirflowSandbox:
     """A temporary Airflow installation: its own ``AIRFLOW_HOME``, SQLite database and DAGs folder.
 
@@ -91,6 +117,8 @@ class AirflowSandbox:
             **(env or {}),
         }
         self._processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+        # Processes stopped on purpose (a restarted triggerer): their exit is no failure.
+        self._stopped: set[int] = set()
 
     @property
     def airflow_bin(self) -> str:
@@ -149,6 +177,57 @@ class AirflowSandbox:
         )
         self._processes.append((process, log))
         return process
+
+    def start_stack(self, *components: str, api_port: int) -> None:
+        """Start the api-server on ``api_port`` and then each of ``components``.
+
+        Use with :func:`stack_env` (same port) in the sandbox's ``env``.
+
+        :param components: Further commands: ``"dag-processor"``, ``"scheduler"``, ``"triggerer"``.
+        :param api_port: The api-server's port.
+        """
+        self.start("api-server", "--port", str(api_port), name="api-server")
+        for component in components:
+            self.start(component, name=component)
+
+    def stop(self, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        """Stop one started process on purpose, as an operator restarting it would.
+
+        SIGTERM to its process group, SIGKILL after ``timeout`` seconds; :meth:`wait_until` then
+        ignores its exit.
+
+        :param process: A process returned by :meth:`start`.
+        :param timeout: Seconds to wait for it to exit after SIGTERM.
+        """
+        self._stopped.add(process.pid)
+        _signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def wait_until(self, what: str, condition: Callable[[], Any], timeout: float = 240) -> None:
+        """Poll ``condition`` every half second until it is true.
+
+        Fails at once, with the logs, if a started component exits (one not stopped with
+        :meth:`stop`), and after ``timeout`` seconds.
+
+        :param what: What is awaited, for the error.
+        :param condition: Returns a truthy value when done.
+        :param timeout: Seconds before giving up.
+        """
+        deadline = time.monotonic() + timeout
+        while not condition():
+            for process, _ in self._processes:
+                if process.poll() is not None and process.pid not in self._stopped:
+                    raise AssertionError(
+                        f"an Airflow component exited ({process.args!r}) while waiting for {what}\n"
+                        + self.logs_text()[-6000:]
+                    )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}\n{self.logs_text()[-6000:]}")
+            time.sleep(0.5)
 
     def stop_processes(self) -> None:
         """Stop every process started with :meth:`start`: SIGTERM, then SIGKILL after 20 s."""

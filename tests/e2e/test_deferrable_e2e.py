@@ -8,13 +8,13 @@ on success and on failure.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port, stack_env
 
 pytestmark = pytest.mark.e2e
 
@@ -23,20 +23,6 @@ DAG = "aimlapi_balance_gate_deferrable"
 KEY = "sk-e2e-secret-31415926"
 POKE_INTERVAL = 2.0
 RUNS = 3
-
-
-def _wait(what: str, condition: Callable[[], bool], sandbox: AirflowSandbox, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for process, _ in sandbox._processes:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"an Airflow component exited ({process.args}) while waiting for {what}\n"
-                    + sandbox.logs_text()[-6000:]
-                )
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{sandbox.logs_text()[-6000:]}")
-        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -49,26 +35,13 @@ def fake() -> Iterator[FakeAimlApi]:
 def airflow(fake: FakeAimlApi) -> Iterator[AirflowSandbox]:
     port = free_port()
     env = {
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-jwt-secret-not-for-production",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        **stack_env(port),
         "AIMLAPI_POKE_INTERVAL": str(POKE_INTERVAL),
         "AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json(),
     }
     with AirflowSandbox(ROOT / "example_dags", env=env) as sandbox:
         sandbox.migrate()
-        sandbox.start("api-server", "--port", str(port), name="api-server")
-        sandbox.start("dag-processor", name="dag-processor")
-        sandbox.start("scheduler", name="scheduler")
-        sandbox.start("triggerer", name="triggerer")
+        sandbox.start_stack("dag-processor", "scheduler", "triggerer", api_port=port)
         yield sandbox
     # leaving the with-block stopped every component (process groups), pass or fail
 
@@ -76,10 +49,8 @@ def airflow(fake: FakeAimlApi) -> Iterator[AirflowSandbox]:
 def test_deferred_sensors_share_polls_and_resume_after_top_up(
     airflow: AirflowSandbox, fake: FakeAimlApi
 ) -> None:
-    _wait(
-        "the DAG to be parsed",
-        lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", (DAG,))),
-        airflow,
+    airflow.wait_until(
+        "the DAG to be parsed", lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", (DAG,)))
     )
     run_ids = []
     for n in range(RUNS):
@@ -89,7 +60,7 @@ def test_deferred_sensors_share_polls_and_resume_after_top_up(
     def sensor_states() -> list[str | None]:
         return [airflow.task_states(DAG, run_id).get("wait_for_credits", (None, 0))[0] for run_id in run_ids]
 
-    _wait("every sensor to be deferred", lambda: sensor_states() == ["deferred"] * RUNS, airflow)
+    airflow.wait_until("every sensor to be deferred", lambda: sensor_states() == ["deferred"] * RUNS)
 
     # All three wait in one triggerer: they share one request per poll interval, not three.
     fake.reset_requests()
@@ -100,8 +71,8 @@ def test_deferred_sensors_share_polls_and_resume_after_top_up(
     assert 1 <= polls <= window / POKE_INTERVAL + 2, polls
 
     fake.top_up(48.0)
-    _wait(
-        "every run to succeed", lambda: all(airflow.run_state(DAG, r) == "success" for r in run_ids), airflow
+    airflow.wait_until(
+        "every run to succeed", lambda: all(airflow.run_state(DAG, r) == "success" for r in run_ids)
     )
 
     for run_id in run_ids:

@@ -11,14 +11,9 @@ state was in the old triggerer's memory), as the README documents. Run alone wit
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +22,8 @@ from airflow import __version__ as airflow_version
 from packaging.version import Version
 
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port, stack_env
+from airflow_aimlapi.testing.statsd import StatsdListener
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
 
 pytestmark = pytest.mark.e2e
@@ -41,48 +37,6 @@ HIGH, LOW, LOWER = 20.0, 5.0, 3.0
 BALANCE_PATH = "/v2/billing"
 # The asset state store (and so a restart without a repeat) came with Airflow 3.3.
 HAS_STATE_STORE = Version(Version(airflow_version).base_version) >= Version("3.3")
-# Components this test stopped on purpose (the restarted triggerer), by pid.
-_STOPPED: set[int] = set()
-
-
-def _wait(what: str, condition: Callable[[], bool], sandbox: AirflowSandbox, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for process, _ in sandbox._processes:
-            if process.poll() is not None and process.pid not in _STOPPED:
-                raise AssertionError(
-                    f"an Airflow component exited ({process.args}) while waiting for {what}\n"
-                    + sandbox.logs_text()[-6000:]
-                )
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{sandbox.logs_text()[-6000:]}")
-        time.sleep(0.5)
-
-
-class StatsdListener:
-    """A UDP socket on 127.0.0.1 keeping every StatsD line it receives."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.lines: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._listen, daemon=True)
-        self._thread.start()
-
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.lines.extend(self.sock.recv(65535).decode(errors="replace").splitlines())
-            except TimeoutError:
-                continue
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -93,9 +47,8 @@ def fake() -> Iterator[FakeAimlApi]:
 
 @pytest.fixture
 def statsd() -> Iterator[StatsdListener]:
-    listener = StatsdListener()
-    yield listener
-    listener.close()
+    with StatsdListener() as listener:
+        yield listener
 
 
 @pytest.fixture
@@ -106,20 +59,7 @@ def airflow(fake: FakeAimlApi, statsd: StatsdListener, tmp_path: Path) -> Iterat
     shutil.copy(ROOT / "example_dags" / f"{DAG}.py", dags)
     port = free_port()
     env = {
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-test-jwt-secret-not-for-production",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        # Log servers on free ports: another Airflow on this machine may hold the defaults.
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        **stack_env(port),
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
         "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
@@ -129,9 +69,7 @@ def airflow(fake: FakeAimlApi, statsd: StatsdListener, tmp_path: Path) -> Iterat
     }
     with AirflowSandbox(dags, env=env) as sandbox:
         sandbox.migrate()
-        sandbox.start("api-server", "--port", str(port), name="api-server")
-        sandbox.start("dag-processor", name="dag-processor")
-        sandbox.start("scheduler", name="scheduler")
+        sandbox.start_stack("dag-processor", "scheduler", api_port=port)
         yield sandbox
     # leaving the with-block stopped every component (process groups), pass or fail
 
@@ -152,14 +90,13 @@ def _events(airflow: AirflowSandbox) -> list[dict[str, Any]]:
 def _wait_for_checks(fake: FakeAimlApi, airflow: AirflowSandbox, what: str, checks: int) -> None:
     """Wait until the watcher has read the balance ``checks`` more times."""
     start = fake.request_count(BALANCE_PATH)
-    _wait(what, lambda: fake.request_count(BALANCE_PATH) >= start + checks, airflow)
+    airflow.wait_until(what, lambda: fake.request_count(BALANCE_PATH) >= start + checks)
 
 
 def _wait_for_runs(airflow: AirflowSandbox, count: int) -> list[tuple[str, str]]:
-    _wait(
+    airflow.wait_until(
         f"{count} finished alert run(s)",
         lambda: len(_runs(airflow)) >= count and all(s in ("success", "failed") for _, s in _runs(airflow)),
-        airflow,
     )
     runs = _runs(airflow)
     if [state for _, state in runs] != ["success"] * count:
@@ -173,24 +110,12 @@ def _wait_for_runs(airflow: AirflowSandbox, count: int) -> list[tuple[str, str]]
     return runs
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # The triggerer alone, as an operator restarting it would: SIGTERM to its process group.
-    _STOPPED.add(process.pid)
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 def test_watcher_starts_one_run_per_drop(
     airflow: AirflowSandbox, fake: FakeAimlApi, statsd: StatsdListener
 ) -> None:
-    _wait(
+    airflow.wait_until(
         "the DAG and its asset watcher to be parsed",
         lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", (DAG,))),
-        airflow,
     )
     triggerer = airflow.start("triggerer", name="triggerer")
 
@@ -236,7 +161,7 @@ def test_watcher_starts_one_run_per_drop(
         rows = airflow.query("SELECT value FROM asset_state_store WHERE key = ?", (key,))
         assert len(rows) == 1, rows
         assert json.loads(rows[0][0])["fired"] is True, rows
-    _stop(triggerer)
+    airflow.stop(triggerer)
     airflow.start("triggerer", name="triggerer-restarted")
     _wait_for_checks(fake, airflow, "the restarted triggerer's watcher to check", 5)
     expected = 2 if HAS_STATE_STORE else 3  # before 3.3: at most one repeat per restart
@@ -249,12 +174,12 @@ def test_watcher_starts_one_run_per_drop(
     assert len(_events(airflow)) == expected
 
     # The balance gauge came from the watcher in the triggerer too: only it read the 20.0.
-    assert f"airflow.aimlapi.balance:{HIGH}|g" in statsd.lines, [
-        line for line in statsd.lines if "aimlapi" in line
+    assert f"airflow.aimlapi.balance:{HIGH}|g" in statsd.lines(), [
+        line for line in statsd.lines() if "aimlapi" in line
     ]
-    assert f"airflow.aimlapi.balance:{LOW}|g" in statsd.lines
+    assert f"airflow.aimlapi.balance:{LOW}|g" in statsd.lines()
 
     logs = airflow.logs_text()
     assert f"fell below {THRESHOLD} USD" in logs  # the triggerer logged the watcher's events...
     assert KEY not in logs  # ...and no log file anywhere holds the key
-    assert not any(KEY in line for line in statsd.lines)
+    assert not any(KEY in line for line in statsd.lines())

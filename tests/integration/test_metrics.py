@@ -8,8 +8,6 @@ name, which shows the ``conn_id`` tag.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
+from airflow_aimlapi.testing.statsd import StatsdListener
 
 pytestmark = pytest.mark.integration
 
@@ -26,49 +25,10 @@ KEY = "sk-metrics-secret-27182818"
 BALANCE = 37.25
 
 
-class StatsdListener:
-    """A UDP socket on 127.0.0.1 that keeps every datagram it receives (a StatsD daemon's side)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name="statsd-listener", daemon=True)
-        self._thread.start()
-
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65535)
-            except TimeoutError:
-                continue
-            with self._lock:
-                # statsd may pack several metrics into one datagram, one per line
-                self._lines.extend(data.decode(errors="replace").splitlines())
-
-    def lines(self) -> list[str]:
-        with self._lock:
-            return list(self._lines)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._lines.clear()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def listener() -> Iterator[StatsdListener]:
-    statsd = StatsdListener()
-    yield statsd
-    statsd.close()
+    with StatsdListener() as statsd:
+        yield statsd
 
 
 @pytest.fixture(scope="module")

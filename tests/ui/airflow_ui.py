@@ -11,7 +11,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port, stack_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route
@@ -81,17 +80,7 @@ class RunningAirflow:
 def airflow_env(port: int, fake: FakeAimlApi, poke_interval: float) -> dict[str, str]:
     """The settings of a throwaway Airflow whose UI needs no login (everyone is admin)."""
     return {
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "ui-test-jwt-secret-not-for-production-0123456789abcdef0123456789",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        **stack_env(port),
         "AIMLAPI_POKE_INTERVAL": str(poke_interval),
         # The DAGs read aimlapi_default; the UI tests create their own connections in the form.
         "AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json(),
@@ -123,11 +112,9 @@ def running_airflow(
     with sandbox:
         version = _airflow_version(Path(sandbox.airflow_bin).parent)
         sandbox.migrate()
-        sandbox.start("api-server", "--port", str(port), name="api-server")
-        for component in components:
-            sandbox.start(component, name=component)
+        sandbox.start_stack(*components, api_port=port)
         url = f"http://127.0.0.1:{port}"
-        wait_until(f"the api-server at {url}", lambda: _answers(f"{url}/api/v2/version"), sandbox, 600)
+        sandbox.wait_until(f"the api-server at {url}", lambda: _answers(f"{url}/api/v2/version"), 600)
         yield RunningAirflow(sandbox=sandbox, url=url, version=version)
 
 
@@ -145,27 +132,6 @@ def _answers(url: str) -> bool:
             return bool(response.status == 200)
     except (OSError, urllib.error.URLError):
         return False
-
-
-def wait_until(what: str, condition: Any, sandbox: AirflowSandbox, timeout: float = 420) -> None:
-    """Poll ``condition`` until true; fail early, with the logs, if a component exits.
-
-    :param what: What is awaited, for the error.
-    :param condition: A callable returning a truthy value when done.
-    :param sandbox: The sandbox whose processes must stay up.
-    :param timeout: Seconds before giving up.
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for process, _ in sandbox._processes:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"an Airflow component exited ({process.args}) while waiting for {what}\n"
-                    + sandbox.logs_text()[-6000:]
-                )
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{sandbox.logs_text()[-6000:]}")
-        time.sleep(0.5)
 
 
 @dataclass

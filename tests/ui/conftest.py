@@ -23,7 +23,6 @@ from airflow_ui import (
     browser_page,
     chromium,
     running_airflow,
-    wait_until,
 )
 
 from airflow_aimlapi.testing import FakeAimlApi
@@ -76,14 +75,14 @@ def gate_run(airflow: RunningAirflow, fake: FakeAimlApi) -> str:
     """A run of the deferrable gate, waiting in the triggerer (the balance is below the gate)."""
     sandbox = airflow.sandbox
     fake.set_balance(2.0)
-    wait_until(
-        "the DAG to be parsed", lambda: sandbox.query("SELECT 1 FROM dag WHERE dag_id = ?", (DAG,)), sandbox
+    sandbox.wait_until(
+        "the DAG to be parsed", lambda: sandbox.query("SELECT 1 FROM dag WHERE dag_id = ?", (DAG,)), 420
     )
     sandbox.run("dags", "trigger", DAG, "--run-id", RUN, "--conf", f'{{"min_balance": {MIN_BALANCE}}}')
-    wait_until(
+    sandbox.wait_until(
         "the sensor to be deferred",
         lambda: sandbox.task_states(DAG, RUN).get("wait_for_credits", (None, 0))[0] == "deferred",
-        sandbox,
+        420,
     )
     return RUN
 
@@ -93,7 +92,7 @@ def finished_gate_run(airflow: RunningAirflow, fake: FakeAimlApi, gate_run: str)
     """The same run, topped up and finished (whichever test asks first does the top-up)."""
     if fake.balance < MIN_BALANCE:
         fake.top_up(48.0)
-    wait_until(
-        "the run to succeed", lambda: airflow.sandbox.run_state(DAG, gate_run) == "success", airflow.sandbox
+    airflow.sandbox.wait_until(
+        "the run to succeed", lambda: airflow.sandbox.run_state(DAG, gate_run) == "success", 420
     )
     return gate_run

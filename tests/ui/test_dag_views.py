@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from airflow_ui import DAG, RunningAirflow, screenshot, wait_until
+from airflow_ui import DAG, RunningAirflow, screenshot
 
 from airflow_aimlapi.links import AIMLAPI_BILLING_URL
 from airflow_aimlapi.testing import FakeAimlApi
@@ -33,8 +33,8 @@ def test_gate_deferred_in_grid_then_success_after_top_up(
     screenshot(page, "grid-deferred")
 
     fake.top_up(48.0)
-    wait_until(
-        "the run to succeed", lambda: airflow.sandbox.run_state(DAG, gate_run) == "success", airflow.sandbox
+    airflow.sandbox.wait_until(
+        "the run to succeed", lambda: airflow.sandbox.run_state(DAG, gate_run) == "success", 420
     )
     page.reload()
     for task_id in ("wait_for_credits", "run_llm_batch", "billing_after"):

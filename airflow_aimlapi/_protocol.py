@@ -494,6 +494,7 @@ def interpret_response(
             conn_id=settings.conn_id,
         ) from None
     balance = getattr(record, "current_balance", None)
-    if isinstance(balance, float):
+    # The Test button's temporary connection has a random id: a gauge under it charts nothing.
+    if isinstance(balance, float) and not settings.transient:
         record_balance(settings.conn_id, balance)
     return record

@@ -96,7 +96,9 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not self._is_template(min_balance):
+        # Literals are checked now; a template string, or an XComArg or other value Airflow
+        # resolves at run time, once rendered.
+        if isinstance(min_balance, (int, float, str)) and not self._is_template(min_balance):
             coerce_min_balance(min_balance, owner=self._owner)
         if max_retries is not None:
             warnings.warn(

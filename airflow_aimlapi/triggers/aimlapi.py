@@ -255,17 +255,21 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
             },
         )
 
-    def holds(self, balance: float) -> bool:
+    def holds(self, balance: float | None) -> bool:
         """Say whether the watched condition holds for a balance.
 
-        :param balance: The balance in USD.
+        :param balance: The balance in USD; ``None`` when the API said the account is out of
+            credits, which is below any line and never "above" one (not even a threshold of 0).
         """
-        return balance < self.threshold if self.direction == "below" else balance >= self.threshold
+        if self.direction == "below":
+            return (0.0 if balance is None else balance) < self.threshold
+        return balance is not None and balance >= self.threshold
 
     @property
     def state_key(self) -> str:
         """The key under which this watcher records its fired crossing."""
-        return f"aimlapi.{self.direction}.{self.threshold:g}.{self.aimlapi_conn_id}"
+        # repr: every distinct threshold gets its own key (":g" would merge 1234567 and 1234568).
+        return f"aimlapi.{self.direction}.{self.threshold!r}.{self.aimlapi_conn_id}"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the balance for as long as the triggerer runs this watcher, one event per crossing."""
@@ -288,19 +292,27 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
                             wait = max(poller.seconds_until_retry(), self.poll_interval)
                             self.log.warning("%s Next check in %.1f s.", err, wait)
                         else:
-                            wait = longest_backoff(self.poll_interval)
-                            self.log.error("%s Checking again in %.1f s.", err, wait)
+                            # A bad key may be fixed in the connection meanwhile: read it again.
+                            self.log.error(
+                                "%s Reading the connection again and checking in %.1f s.",
+                                err,
+                                longest_backoff(self.poll_interval),
+                            )
+                            break
                         continue
                     wait = self.poll_interval
-                    balance = 0.0 if reading is None else reading.current_balance
-                    if self.holds(balance) and not fired:
+                    balance = None if reading is None else reading.current_balance
+                    holds = self.holds(balance)
+                    if holds and not fired:
                         yield _event(self._payload(reading, previous))
                         fired = True
                         await self._save_fired(True)
-                    elif not self.holds(balance) and fired:
+                    elif not holds and fired:
                         fired = False
                         await self._save_fired(False)
-                    previous = balance
+                    previous = 0.0 if balance is None else balance
+            # Left after a permanent error: wait the longest backoff, then start over.
+            await asyncio.sleep(longest_backoff(self.poll_interval))
 
     def _payload(self, reading: Balance | None, previous: float | None) -> dict[str, Any]:
         balance = 0.0 if reading is None else reading.current_balance

@@ -166,15 +166,17 @@ def test_the_first_event_has_no_previous_balance(aimlapi_fake: FakeAimlApi) -> N
     assert events[0]["previous_balance"] is None
 
 
-@pytest.mark.parametrize(("direction", "expected"), [("below", 1), ("above", 0)])
+@pytest.mark.parametrize(
+    ("direction", "threshold", "expected"), [("below", 10, 1), ("above", 10, 0), ("above", 0, 0)]
+)
 def test_out_of_credits_counts_as_a_balance_of_zero(
-    aimlapi_fake: FakeAimlApi, direction: str, expected: int
+    aimlapi_fake: FakeAimlApi, direction: str, threshold: float, expected: int
 ) -> None:
     aimlapi_fake.set_balance(50.0)  # never served: every answer is "out of credits"
     aimlapi_fake.fail_next(403, documented_body("error-403"), times=10_000)
 
     async def scenario() -> list[dict[str, Any]]:
-        async with running(watcher(threshold=10, direction=direction)) as events:
+        async with running(watcher(threshold=threshold, direction=direction)) as events:
             await checks(aimlapi_fake, 4)
             return list(events)
 
@@ -214,7 +216,7 @@ def test_permanent_errors_give_no_event_no_exception_and_back_off_to_the_longest
     assert 1 <= requests_in_window <= window / longest + 1
     errors = log_lines("error")
     assert errors
-    assert all("Checking again in" in line for line in errors)
+    assert all("Reading the connection again and checking in" in line for line in errors)
 
 
 def test_a_permanent_error_that_clears_lets_the_watcher_fire(aimlapi_fake: FakeAimlApi) -> None:
@@ -292,9 +294,9 @@ def test_the_state_store_keeps_a_restart_from_firing_the_same_crossing(aimlapi_f
     # written on each edge only, not at every check
     assert store.writes == 3
     assert store.data == {
-        "aimlapi.below.10.aimlapi_default": {
+        "aimlapi.below.10.0.aimlapi_default": {
             "fired": True,
-            "at": store.data["aimlapi.below.10.aimlapi_default"]["at"],
+            "at": store.data["aimlapi.below.10.0.aimlapi_default"]["at"],
         }
     }
 
@@ -441,3 +443,27 @@ async def _all_running(triggers: list[AimlApiBalanceEventTrigger]) -> AsyncItera
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def test_a_fixed_key_is_picked_up_after_a_permanent_error(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The watcher reads its connection again after a permanent error, so fixing the key works
+    # without restarting the triggerer.
+    monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_DEFAULT", aimlapi_fake.connection_json(api_key="sk-wrong-0000"))
+    aimlapi_fake.set_balance(2.0)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(threshold=10)) as events:
+            await checks(aimlapi_fake, 1)
+            monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_DEFAULT", aimlapi_fake.connection_json())
+            await _wait_for(lambda: len(events) == 1)
+            return list(events)
+
+    assert asyncio.run(scenario())[0]["current_balance"] == 2.0
+    assert aimlapi_fake.requests[-1].authorized
+
+
+def test_distinct_thresholds_have_distinct_state_keys() -> None:
+    keys = {watcher(threshold=t).state_key for t in (1234567, 1234568, 10, 10.5)}
+    assert len(keys) == 4

@@ -673,3 +673,22 @@ def test_messages_have_no_square_brackets_and_name_connection_and_endpoint(
     assert info.value.conn_id == "aimlapi_default"
     assert info.value.endpoint == "/v2/billing"
     assert info.value.http_status == answer.get("status_code", 200 if "text" in answer else None)
+
+
+@pytest.mark.usefixtures("conn")
+def test_the_balance_gauge_is_published_for_reads_but_not_for_the_test_button(
+    api: rm.Mocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_aimlapi import _protocol
+
+    api.get(BALANCE_URL, json=documented_body("billing-v2"))
+    published: list[tuple[str, float]] = []
+    monkeypatch.setattr(
+        _protocol, "record_balance", lambda conn_id, value: published.append((conn_id, value))
+    )
+    hook = AimlApiHook()
+    hook.get_balance()
+    assert published == [("aimlapi_default", 123.45)]
+    # Airflow's Test button runs test_connection() on a temporary connection with a random id.
+    assert hook.test_connection()[0] is True
+    assert published == [("aimlapi_default", 123.45)]

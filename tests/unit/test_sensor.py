@@ -387,3 +387,16 @@ def test_silent_fail_raises_when_the_resume_lost_the_deadline() -> None:
         _sensor(deferrable=True, silent_fail=True).resume_execution(
             "execute_complete", {"event": NOT_FOUND_EVENT}, CTX
         )
+
+
+def test_an_xcomarg_min_balance_is_resolved_at_run_time_not_checked_at_parse() -> None:
+    from airflow.sdk import DAG, task
+
+    with DAG("xcomarg_gate", schedule=None):
+
+        @task
+        def needed() -> float:
+            return 12.5
+
+        sensor = AimlApiBalanceSensor(task_id="gate", min_balance=needed())  # type: ignore[arg-type]
+    assert not isinstance(sensor.min_balance, (int, float, str))

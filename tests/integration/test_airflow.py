@@ -184,7 +184,7 @@ def test_deferrable_gate_defers_then_succeeds(sandbox: AirflowSandbox, fake: Fak
     # between Airflow releases, so only the messages are matched).
     deferred_at = out.index("Pausing task as DEFERRED")
     assert "2.0 USD < 10.0: waiting." in out[:deferred_at]
-    assert "USD < 10.0: waiting." in out[deferred_at:]
+    assert "USD < 10.0 (connection 'aimlapi_default'): waiting." in out[deferred_at:]
     assert sandbox.xcom(dag, "wait_for_credits")["current_balance"] >= 10
     assert sandbox.xcom(dag, "billing_after")["currency"] == "USD"
 

@@ -87,5 +87,7 @@ def test_deferred_sensors_share_polls_and_resume_after_top_up(
         assert detail["autotopup_settings"]["currency"] == "USD"
 
     logs = airflow.logs_text()
-    assert "AimlApiBalanceTrigger" in logs  # the triggerer ran our trigger...
-    assert KEY not in logs  # ...and no log file anywhere holds the key
+    # The triggerer ran our trigger: its event's message (naming the connection, unlike the
+    # worker's own check) reached the task log. Airflow 3.1 names triggers only by id in its logs.
+    assert "USD >= 10.0 (connection 'aimlapi_default'): done." in logs
+    assert KEY not in logs  # and no log file anywhere holds the key

@@ -22,17 +22,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Generic, NoReturn, TypeVar
 
+# Re-exported: the paths and the credit rate live in _paths, which the fake imports without Airflow.
+from airflow_aimlapi._paths import BALANCE_PATH as BALANCE_PATH
+from airflow_aimlapi._paths import BILLING_DETAIL_PATH as BILLING_DETAIL_PATH
+from airflow_aimlapi._paths import CREDITS_PER_USD as CREDITS_PER_USD
+from airflow_aimlapi._paths import LEGACY_BALANCE_PATH as LEGACY_BALANCE_PATH
 from airflow_aimlapi.exceptions import AimlApiInvalidResponseError, scrub
-
-#: The v1 balance is in credits: 1 USD buys 2,000,000 credits.
-CREDITS_PER_USD = 2_000_000
 
 #: The only currency the API documents.
 CURRENCY = "USD"
-
-BALANCE_PATH = "/v2/billing"
-BILLING_DETAIL_PATH = "/v2/billing/detail"
-LEGACY_BALANCE_PATH = "/v1/billing/balance"
 
 #: How many characters of a bad value an error quotes.
 QUOTE_LIMIT = 40

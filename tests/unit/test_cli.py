@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from airflow_aimlapi import _paths, records
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing.__main__ import export_line
 
@@ -134,13 +133,3 @@ def test_the_export_line_names_the_connection_in_upper_case() -> None:
         "export",
         'AIRFLOW_CONN_AIMLAPI_GATEWAY={"a": "b\'c"}',
     ]
-
-
-def test_the_fakes_light_constants_match_the_records() -> None:
-    # _paths exists so that the fake imports no Airflow; records keeps its own copy.
-    assert (_paths.BALANCE_PATH, _paths.BILLING_DETAIL_PATH, _paths.LEGACY_BALANCE_PATH) == (
-        records.BALANCE_PATH,
-        records.BILLING_DETAIL_PATH,
-        records.LEGACY_BALANCE_PATH,
-    )
-    assert _paths.CREDITS_PER_USD == records.CREDITS_PER_USD

@@ -8,7 +8,9 @@ while it stays low, and the DAG scheduled on the asset runs once per drop:
 * ``read_alert`` reads the watcher's event from ``triggering_asset_events`` (balance, threshold,
   the balance of the check before) and says what happened; put your paging or ticketing here;
 * ``autotopup_settings`` (``AimlApiBillingOperator``) fetches the billing detail, so the run shows
-  whether auto top-up is on, its threshold and its amount.
+  whether auto top-up is on, its threshold and its amount. When the account is fully out of
+  credits the API may refuse that call with a 403 (the watcher counts that answer as a balance of
+  0 and fires); the task then fails at once, after ``read_alert`` has already raised the alarm.
 
 ``AIMLAPI_LOW_BALANCE_THRESHOLD`` (USD, default 10) and ``AIMLAPI_POKE_INTERVAL`` (seconds,
 default 300) set the line and how often the watcher checks; both are read when the DAG is parsed.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,11 +28,39 @@ from typing import IO, Any
 AIMLAPI_CONNECTION_PREFIX = "AIRFLOW_CONN_AIMLAPI_"
 
 
+#: Where :func:`free_port` looks: below Linux's default ephemeral range (32768-60999).
+_LISTEN_PORTS = range(20000, 32768)
+
+
+def _ephemeral_ports() -> range:
+    # The kernel hands these out to outgoing connections and bind(0) in every process on the
+    # machine, so a port picked from them can be taken in the seconds before an Airflow
+    # component, slow to start, binds it (seen in CI as an api-server exiting at start-up).
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """Return a TCP port that is free right now, for a server a test starts later.
+
+    Chosen at random outside the kernel's ephemeral range, so no outgoing connection or
+    ``bind(0)`` elsewhere on the machine takes it before the server binds it, and checked free on
+    every interface (Airflow's log servers listen on all of them).
+    """
+    ephemeral = _ephemeral_ports()
+    candidates = [port for port in _LISTEN_PORTS if port not in ephemeral] or list(range(1024, 32768))
+    for port in random.sample(candidates, min(200, len(candidates))):
+        try:
+            for host in ("0.0.0.0", "127.0.0.1"):
+                with socket.socket() as sock:
+                    sock.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free TCP port found outside the ephemeral range")
 
 
 def cli_json(stdout: str) -> Any:
@@ -219,10 +248,12 @@ class AirflowSandbox:
         """
         deadline = time.monotonic() + timeout
         while not condition():
-            for process, _ in self._processes:
+            for process, log in self._processes:
                 if process.poll() is not None and process.pid not in self._stopped:
+                    own_log = Path(log.name).read_text(errors="replace")[-4000:]
                     raise AssertionError(
-                        f"an Airflow component exited ({process.args!r}) while waiting for {what}\n"
+                        f"an Airflow component exited with {process.returncode} ({process.args!r}) while "
+                        f"waiting for {what}\n--- its log:\n{own_log}\n--- all logs:\n"
                         + self.logs_text()[-6000:]
                     )
             if time.monotonic() > deadline:

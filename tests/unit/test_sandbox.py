@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
-from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.testing.sandbox import AirflowSandbox, cli_json
+from airflow_aimlapi.testing import FakeAimlApi, sandbox
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, _ephemeral_ports, cli_json, free_port
 
 
 def test_cli_json_skips_warnings_and_log_lines_that_start_with_a_bracket() -> None:
@@ -51,3 +52,26 @@ def test_an_explicit_env_wins_over_the_inherited_connection(
     mine = aimlapi_fake.connection_json(api_key="another-key")
     with AirflowSandbox(tmp_path, env={"AIRFLOW_CONN_AIMLAPI_DEFAULT": mine}) as box:
         assert box.env["AIRFLOW_CONN_AIMLAPI_DEFAULT"] == mine
+
+
+def test_free_port_is_outside_the_ephemeral_range_and_bindable_on_every_interface() -> None:
+    # Ports from the ephemeral range can be taken by any outgoing connection on the machine
+    # before a slow-starting api-server binds them.
+    ephemeral = _ephemeral_ports()
+    ports = {free_port() for _ in range(20)}
+    assert not ports & set(ephemeral), sorted(ports & set(ephemeral))
+    assert len(ports) > 1  # picked at random, so parallel test runs rarely pick the same one
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("0.0.0.0", port))
+
+
+def test_free_port_skips_a_port_someone_listens_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        monkeypatch.setattr(sandbox, "_LISTEN_PORTS", range(busy, busy + 1))
+        monkeypatch.setattr(sandbox, "_ephemeral_ports", lambda: range(0))
+        with pytest.raises(RuntimeError, match="no free TCP port"):
+            free_port()

@@ -49,7 +49,7 @@ demo: install
 ## make matrix: the whole test suite on every supported Airflow 3 minor, each in its own venv
 ## .venvs/airflow-<version>, installed with constraints/airflow-<version>.txt. (Lint and types are
 ## checked once, against the newest, by make test.) .ci/run sets MATRIX_VERSIONS to the older
-## three: make test has just run the suite on the newest.
+## three and runs it alongside make test, which runs the suite on the newest.
 MATRIX_VERSIONS ?= $(AIRFLOW_OLDEST) 3.1.8 3.2.2 $(AIRFLOW_VERSION)
 ## The versions run side by side (their tests spend most of their time waiting on Airflow
 ## components and sensor timeouts, not on the CPU), each into .venvs/matrix-<version>.log, which

@@ -291,6 +291,24 @@ def coerce_min_balance(value: Any, *, owner: str, param: str = "min_balance") ->
     return number
 
 
+def coerce_timeout(value: Any, *, owner: str, param: str = "request_timeout") -> float | None:
+    """Validate a read-timeout argument: ``None`` (use the connection's), or seconds > 0.
+
+    Numeric strings are accepted and become floats, so ``"10"`` and ``10`` are one setting (one
+    shared poller, one watcher row) rather than two.
+
+    :param value: The value to check.
+    :param owner: Who holds the parameter, named in the error.
+    :param param: The parameter's name, named in the error (``timeout``, ``request_timeout``).
+    """
+    if value is None:
+        return None
+    number = _as_number(value)
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise AimlApiConfigError(f"{owner}: {param} must be a positive number of seconds, got {value!r}.")
+    return number
+
+
 def coerce_poll_interval(value: Any, *, owner: str, floor: float) -> float:
     """Validate a poll interval in seconds; below ``floor`` the floor is used (the caller warns).
 

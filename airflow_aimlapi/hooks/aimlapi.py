@@ -18,6 +18,7 @@ from airflow_aimlapi._protocol import (
     RETRY_BACKOFF_CAP,
     ApiSettings,
     backoff_delay,
+    coerce_timeout,
     interpret_response,
     settings_from_connection,
     transport_error,
@@ -77,7 +78,7 @@ class AimlApiHook(BaseHook):
     ) -> None:
         super().__init__()
         self.aimlapi_conn_id = aimlapi_conn_id
-        self.timeout = timeout
+        self.timeout = coerce_timeout(timeout, owner="AimlApiHook", param="timeout")
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.retry_budget = _seconds(retry_budget, "retry_budget")

@@ -22,7 +22,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_aimlapi._protocol import coerce_min_balance
+from airflow_aimlapi._protocol import coerce_min_balance, coerce_timeout
 from airflow_aimlapi.exceptions import (
     AimlApiError,
     AimlApiInsufficientCreditsError,
@@ -110,7 +110,7 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         self.min_balance = min_balance
         self.aimlapi_conn_id = aimlapi_conn_id
         self.deferrable = deferrable
-        self.request_timeout = request_timeout
+        self.request_timeout = coerce_timeout(request_timeout, owner=self._owner)
         self.max_retries = max_retries
         # Wall-clock time at which the sensor times out; carried across deferrals.
         self._deadline: float | None = None

@@ -24,6 +24,7 @@ from airflow_aimlapi._protocol import (
     ApiSettings,
     coerce_min_balance,
     coerce_poll_interval,
+    coerce_timeout,
     settings_from_connection,
 )
 from airflow_aimlapi.exceptions import (
@@ -127,7 +128,7 @@ class AimlApiBalanceTrigger(BaseTrigger):
         self.aimlapi_conn_id = aimlapi_conn_id
         self.min_balance = coerce_min_balance(min_balance, owner=type(self).__name__)
         self.poll_interval = _poll_interval(self, poll_interval)
-        self.request_timeout = request_timeout
+        self.request_timeout = coerce_timeout(request_timeout, owner=type(self).__name__)
         self.first_check_delay = _first_delay(first_check_delay)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -240,7 +241,7 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
         self.threshold = coerce_min_balance(threshold, owner=owner, param="threshold")
         self.direction: Direction = direction
         self.poll_interval = _poll_interval(self, poll_interval)
-        self.request_timeout = request_timeout
+        self.request_timeout = coerce_timeout(request_timeout, owner=type(self).__name__)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""

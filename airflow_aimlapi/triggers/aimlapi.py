@@ -31,6 +31,7 @@ from airflow_aimlapi.exceptions import (
     AimlApiConfigError,
     AimlApiError,
     AimlApiInsufficientCreditsError,
+    scrub,
 )
 from airflow_aimlapi.records import CURRENCY, Balance
 from airflow_aimlapi.triggers import _poller
@@ -332,17 +333,22 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
         }
 
     async def _settings_or_none(self) -> ApiSettings | None:
-        # A watcher that raises is restarted by the triggerer at once: a bad or missing connection
-        # is logged and read again at the longest backoff instead.
+        # A watcher that raises is restarted by the triggerer at once: a bad or missing connection,
+        # or a secrets backend that fails, is logged and read again at the longest backoff instead.
         from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
         try:
             return await _read_settings(self.aimlapi_conn_id, self.request_timeout)
         except (AimlApiError, AirflowNotFoundException) as err:
-            wait = longest_backoff(self.poll_interval)
-            self.log.error("%s Reading connection '%s' again in %.1f s.", err, self.aimlapi_conn_id, wait)
-            await asyncio.sleep(wait)
-            return None
+            problem = str(err)  # our own errors are scrubbed already; Airflow's names the conn_id
+        except Exception as err:  # e.g. a secrets backend that cannot be reached right now
+            # Library text, and no key known yet to redact: cut to a line, through the one gate.
+            detail = scrub(f"{type(err).__name__}: {err}")
+            problem = f"Could not read connection '{self.aimlapi_conn_id}': {detail}."
+        wait = longest_backoff(self.poll_interval)
+        self.log.error("%s Reading connection '%s' again in %.1f s.", problem, self.aimlapi_conn_id, wait)
+        await asyncio.sleep(wait)
+        return None
 
     # -- the fired crossing, in the asset state store (3.3+) or in memory ----------------------
 

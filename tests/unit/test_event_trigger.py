@@ -467,3 +467,33 @@ def test_a_fixed_key_is_picked_up_after_a_permanent_error(
 def test_distinct_thresholds_have_distinct_state_keys() -> None:
     keys = {watcher(threshold=t).state_key for t in (1234567, 1234568, 10, 10.5)}
     assert len(keys) == 4
+
+
+def test_a_failing_secrets_backend_is_logged_and_read_again_never_raised(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
+) -> None:
+    # Reading the connection can fail for reasons that are neither ours nor "not found": a
+    # secrets backend that is down. The watcher must not raise (the triggerer would restart it at
+    # once, and again), and must pick the connection up once the backend answers.
+    real = trigger_module._read_settings
+    outages = 2
+
+    async def flaky(conn_id: str, request_timeout: float | None) -> Any:
+        nonlocal outages
+        if outages:
+            outages -= 1
+            raise ConnectionError("vault.internal:8200 unreachable")
+        return await real(conn_id, request_timeout)
+
+    monkeypatch.setattr(trigger_module, "_read_settings", flaky)
+    aimlapi_fake.set_balance(2.0)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(threshold=10)) as events:
+            await _wait_for(lambda: len(events) == 1)
+            return list(events)
+
+    assert asyncio.run(scenario())[0]["current_balance"] == 2.0
+    failures = [line for line in log_lines("error") if "vault.internal:8200 unreachable" in line]
+    assert len(failures) == 2, failures
+    assert "Could not read connection 'aimlapi_default': ConnectionError:" in failures[0]

@@ -19,8 +19,9 @@ Fixtures:
 
 The DAGs folder is, first found: the ``aimlapi_dags_folder`` ini option (relative to the ini
 file), ``AIRFLOW__CORE__DAGS_FOLDER`` from the environment, ``<rootdir>/dags``, ``<rootdir>``.
-``AIRFLOW_CONN_AIMLAPI_*`` variables inherited from the shell are removed for the session, so an
-offline test never reaches the real API with a real key.
+``AIRFLOW_CONN_AIMLAPI_*`` variables, secrets-backend settings (``AIRFLOW__SECRETS__*``,
+``AIRFLOW__WORKERS__SECRETS_BACKEND*``) and ``AIRFLOW_CONFIG`` inherited from the shell are removed
+for the session, so an offline test never reaches the real API with a real key.
 """
 
 from __future__ import annotations
@@ -123,6 +124,17 @@ def _dags_folder(config: pytest.Config) -> Path:
     return dags if dags.is_dir() else config.rootpath
 
 
+#: Inherited settings removed for the session: real AIML API connections, secrets backends (Airflow
+#: asks them before the environment, so one could hand ``aimlapi_default`` a real key and URL
+#: over the fake's), and a configuration file named outside ``AIRFLOW_HOME``.
+_NOT_FOR_OFFLINE_TESTS = (
+    AIMLAPI_CONNECTION_PREFIX,
+    "AIRFLOW__SECRETS__",
+    "AIRFLOW__WORKERS__SECRETS_BACKEND",
+    "AIRFLOW_CONFIG",
+)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Give the session a temporary ``AIRFLOW_HOME`` before anything imports Airflow.
@@ -150,7 +162,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.set_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", state.sql_alchemy_conn)
     state.set_env("AIRFLOW__CORE__DAGS_FOLDER", str(state.dags_folder))
     state.set_env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    for name in [n for n in os.environ if n.startswith(AIMLAPI_CONNECTION_PREFIX)]:
+    for name in [n for n in os.environ if n.startswith(_NOT_FOR_OFFLINE_TESTS)]:
         state.set_env(name, None)
     config.stash[_HOME_KEY] = state
 

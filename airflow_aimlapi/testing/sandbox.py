@@ -116,10 +116,11 @@ def stack_env(api_port: int) -> dict[str, str]:
 class AirflowSandbox:
     """A temporary Airflow installation: its own ``AIRFLOW_HOME``, SQLite database and DAGs folder.
 
-    Its commands inherit the caller's environment without its Airflow settings (``AIRFLOW__*``) and
-    connections (``AIRFLOW_CONN_*``), so the sandbox is not steered by the shell it runs in, with
-    one exception: ``AIRFLOW_CONN_AIMLAPI_*`` connections are kept, so the ``aimlapi_fake``
-    fixture's (or a ``FakeAimlApi`` exported by the caller) reaches the sandbox's commands.
+    Its commands inherit the caller's environment without its Airflow settings (``AIRFLOW__*``,
+    ``AIRFLOW_CONFIG``) and connections (``AIRFLOW_CONN_*``), so the sandbox is not steered by the
+    shell it runs in, with one exception: ``AIRFLOW_CONN_AIMLAPI_*`` connections are kept, so the
+    ``aimlapi_fake`` fixture's (or a ``FakeAimlApi`` exported by the caller) reaches the sandbox's
+    commands.
 
     :param dags_folder: The folder of DAG files to load.
     :param env: Extra environment for every Airflow command (connections, settings); it wins over
@@ -132,7 +133,8 @@ class AirflowSandbox:
         inherited = {
             k: v
             for k, v in os.environ.items()
-            if k.startswith(AIMLAPI_CONNECTION_PREFIX) or not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))
+            if k.startswith(AIMLAPI_CONNECTION_PREFIX)
+            or not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_CONFIG"))
         }
         self.env: dict[str, str] = {
             **inherited,

@@ -32,6 +32,7 @@ def test_probe(request):
         "load_examples": os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"],
         "aimlapi_conns": sorted(k for k in os.environ if k.startswith("AIRFLOW_CONN_AIMLAPI_")),
         "other_conn": os.environ.get("AIRFLOW_CONN_POSTGRES_DEFAULT"),
+        "secrets": sorted(k for k in os.environ if "SECRETS" in k or k == "AIRFLOW_CONFIG"),
         "airflow_imported": "airflow" in sys.modules,
     }))
 """
@@ -83,6 +84,11 @@ def test_a_session_gets_a_throwaway_airflow_home_and_no_database_it_does_not_nee
         AIRFLOW_CONN_AIMLAPI_DEFAULT='{"conn_type": "aimlapi", "password": "a-real-key"}',
         AIRFLOW_CONN_AIMLAPI_BACKUP="aimlapi://:another-real-key@",
         AIRFLOW_CONN_POSTGRES_DEFAULT="postgresql://prod-db/x",
+        # a secrets backend is asked before the environment: it could hand back a real key
+        AIRFLOW__SECRETS__BACKEND="airflow.providers.hashicorp.secrets.vault.VaultBackend",
+        AIRFLOW__SECRETS__BACKEND_KWARGS='{"url": "https://vault.internal"}',
+        AIRFLOW__WORKERS__SECRETS_BACKEND="airflow.providers.hashicorp.secrets.vault.VaultBackend",
+        AIRFLOW_CONFIG=str(home / "prod-airflow.cfg"),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     facts = _facts(project)
@@ -94,6 +100,7 @@ def test_a_session_gets_a_throwaway_airflow_home_and_no_database_it_does_not_nee
     assert facts["load_examples"] == "False"
     assert facts["aimlapi_conns"] == []  # never the real API from an offline test
     assert facts["other_conn"] == "postgresql://prod-db/x"  # other connections are the user's
+    assert facts["secrets"] == []  # no secrets backend, no configuration file from outside
     assert facts["db_exists"] is False  # no test ran a DAG: no database
     assert facts["airflow_imported"] is False  # the plugin itself imports no Airflow
     assert not session_home.exists()  # removed at the end of the session

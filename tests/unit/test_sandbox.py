@@ -28,10 +28,12 @@ def test_the_sandbox_keeps_aimlapi_connections_and_drops_other_airflow_settings(
     monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_DEFAULT", "postgresql://prod-db/airflow")
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://prod-db/airflow")
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    monkeypatch.setenv("AIRFLOW_CONFIG", str(tmp_path / "prod-airflow.cfg"))
     with AirflowSandbox(tmp_path, env={"AIRFLOW__CORE__PARALLELISM": "3"}) as box:
         assert box.env["AIRFLOW_CONN_AIMLAPI_GATEWAY"] == '{"conn_type": "aimlapi", "password": "k"}'
         assert "AIRFLOW_CONN_POSTGRES_DEFAULT" not in box.env
         assert "AIRFLOW__CORE__EXECUTOR" not in box.env
+        assert "AIRFLOW_CONFIG" not in box.env
         assert box.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{box.db_path}"
         assert box.env["AIRFLOW__CORE__PARALLELISM"] == "3"
         home = box.home

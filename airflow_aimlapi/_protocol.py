@@ -324,6 +324,13 @@ def coerce_poll_interval(value: Any, *, owner: str, floor: float) -> float:
     return max(number, floor)
 
 
+#: A 403 that says the account has no credits left (documented: "You've run out of credits..."),
+#: as opposed to other 403s that merely mention credits ("... cannot read credits").
+_OUT_OF_CREDITS = re.compile(
+    r"\b(?:out of|no|insufficient|not enough|zero)\s+(?:remaining\s+|available\s+)?credits?\b"
+    r"|\bcredits?\s+(?:are\s+|is\s+|have\s+been\s+)?(?:exhausted|depleted|used up)\b",
+    re.IGNORECASE,
+)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 
@@ -387,7 +394,7 @@ def error_for_status(
     if status == 401:
         return AimlApiAuthError(f"{text}. Check the API key in {settings.subject}.", **info)
     if status == 403:
-        if "credit" in raw_message.lower():
+        if _OUT_OF_CREDITS.search(raw_message):
             return AimlApiInsufficientCreditsError(text, **info)
         return AimlApiAuthError(f"{text}. The key is valid but not allowed to do this.", **info)
     if status == 429:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -20,6 +21,7 @@ from airflow_aimlapi.exceptions import (
     AimlApiAuthError,
     AimlApiConfigError,
     AimlApiError,
+    AimlApiInsufficientCreditsError,
     AimlApiRateLimitError,
     error_from_dict,
     scrub,
@@ -201,3 +203,28 @@ def test_settings_keep_a_key_pasted_into_the_host_out_of_the_error() -> None:
         settings_from_connection("c", _Conn(SECRET, host=f"ftp://{SECRET}"), {})
     assert SECRET[:10] not in str(info.value)
     assert "'ftp'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("message", "out_of_credits"),
+    [
+        ("You've run out of credits. Please top up your balance", True),  # the documented body
+        ("Insufficient credits for this request", True),
+        ("No credits left on this account", True),
+        ("Not enough available credits", True),
+        ("Your credits are exhausted", True),
+        ("Management keys cannot read credits; use a regular key", False),
+        ("Credit card declined for auto top-up", False),
+        ("Forbidden", False),
+        ("", False),
+    ],
+)
+def test_only_a_403_saying_the_credits_ran_out_counts_as_out_of_credits(
+    message: str, out_of_credits: bool
+) -> None:
+    settings = settings_from_connection("c", _Conn(password="k"), {})
+    error = error_for_status(settings, "/v2/billing", 403, {}, json.dumps({"message": message}))
+    assert isinstance(error, AimlApiInsufficientCreditsError) is out_of_credits, error
+    # the other 403s: a key that is valid but not allowed
+    assert isinstance(error, AimlApiAuthError), error
+    assert ("not allowed to do this" in str(error)) is not out_of_credits, error

@@ -154,11 +154,16 @@ class AimlApiBalanceTrigger(BaseTrigger):
             return
         async with shared_balance_poller(settings, self.poll_interval) as poller:
             wait = self.first_check_delay
+            # A poller shared with faster triggers hands this one every answer it gets (so a
+            # top-up is seen at once); "waiting" is logged at this trigger's own cadence only.
+            logged_at = -math.inf
             while True:
                 try:
                     balance = await _check(poller, wait)
                 except AimlApiInsufficientCreditsError as err:
-                    self.log.info("%s Waiting for a top-up to %s USD.", err, self.min_balance)
+                    if self._log_due(logged_at):
+                        logged_at = self._now()
+                        self.log.info("%s Waiting for a top-up to %s USD.", err, self.min_balance)
                     wait = self.poll_interval
                     continue
                 except AimlApiError as err:
@@ -175,14 +180,24 @@ class AimlApiBalanceTrigger(BaseTrigger):
                     )
                     yield _event({"status": "success", "message": message, "balance": balance.to_dict()})
                     return
-                self.log.info(
-                    "AIML API balance %s %s < %s (connection '%s'): waiting.",
-                    balance.current_balance,
-                    balance.currency,
-                    self.min_balance,
-                    self.aimlapi_conn_id,
-                )
+                if self._log_due(logged_at):
+                    logged_at = self._now()
+                    self.log.info(
+                        "AIML API balance %s %s < %s (connection '%s'): waiting.",
+                        balance.current_balance,
+                        balance.currency,
+                        self.min_balance,
+                        self.aimlapi_conn_id,
+                    )
                 wait = self.poll_interval
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    def _log_due(self, logged_at: float) -> bool:
+        # 0.9: answers arrive a little early or late around the interval; none should be skipped.
+        return self._now() - logged_at >= 0.9 * self.poll_interval
 
 
 #: Crossings already fired, for watchers without an asset state store (Airflow before 3.3, or a

@@ -486,3 +486,27 @@ def test_a_key_with_a_non_ascii_character_is_an_error_event(monkeypatch: pytest.
         assert api.request_count() == 0
     assert [e["error_type"] for e in events] == ["AimlApiConfigError"]
     assert "'pasted'" in events[0]["message"]
+
+
+def test_a_slow_trigger_sharing_a_fast_poller_logs_at_its_own_cadence(
+    aimlapi_fake: FakeAimlApi, log_lines: Callable[[str], list[str]]
+) -> None:
+    # The fast gate's answers reach the slow one too (a top-up is seen at once by both), but the
+    # slow one's "waiting" line comes once per its own interval, not once per shared answer.
+    aimlapi_fake.set_balance(0.0)
+    fast, slow = 0.05, 5.0
+
+    async def scenario() -> None:
+        tasks = [
+            asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=fast))),
+            asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 60, poll_interval=slow))),
+        ]
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 20)
+        aimlapi_fake.top_up(100.0)
+        results = await asyncio.gather(*tasks)
+        assert [events[0]["status"] for events in results] == ["success", "success"]
+
+    _run(scenario)
+    waiting = [line for line in log_lines("info") if "waiting." in line]
+    assert sum("< 50.0" in line for line in waiting) >= 15
+    assert sum("< 60.0" in line for line in waiting) == 1, waiting

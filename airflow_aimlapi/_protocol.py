@@ -324,13 +324,23 @@ def coerce_poll_interval(value: Any, *, owner: str, floor: float) -> float:
     return max(number, floor)
 
 
-#: A 403 that says the account has no credits left (documented: "You've run out of credits..."),
-#: as opposed to other 403s that merely mention credits ("... cannot read credits").
-_OUT_OF_CREDITS = re.compile(
-    r"\b(?:out of|no|insufficient|not enough|zero)\s+(?:remaining\s+|available\s+)?credits?\b"
-    r"|\bcredits?\s+(?:are\s+|is\s+|have\s+been\s+)?(?:exhausted|depleted|used up)\b",
+#: A 403 that says what the key may not do ("Management keys are not allowed here", "This key
+#: cannot read credits"), as opposed to one about the account's credits. A 403 that mentions
+#: credits (or the balance) and none of these is "out of credits": the API's wording for that
+#: varies ("You've run out of credits", "insufficient_credits", "credit balance is too low"),
+#: and taking it for a permission error would fail every gate, and silence every "below"
+#: watcher, exactly when the account is empty; the opposite mistake only makes a gate wait.
+_NOT_ALLOWED = re.compile(
+    r"not allowed|not permitted|permission|management key|\bscopes?\b|\bcannot\b|\bcan't\b",
     re.IGNORECASE,
 )
+_ABOUT_CREDITS = re.compile(r"credit|balance", re.IGNORECASE)
+
+
+def _is_out_of_credits(message: str) -> bool:
+    return bool(_ABOUT_CREDITS.search(message)) and not _NOT_ALLOWED.search(message)
+
+
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 
@@ -394,7 +404,7 @@ def error_for_status(
     if status == 401:
         return AimlApiAuthError(f"{text}. Check the API key in {settings.subject}.", **info)
     if status == 403:
-        if _OUT_OF_CREDITS.search(raw_message):
+        if _is_out_of_credits(raw_message):
             return AimlApiInsufficientCreditsError(text, **info)
         return AimlApiAuthError(f"{text}. The key is valid but not allowed to do this.", **info)
     if status == 429:

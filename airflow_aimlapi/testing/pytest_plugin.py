@@ -185,7 +185,10 @@ def _session_home(config: pytest.Config) -> AirflowTestHome:
     if state is None:
         raise pytest.UsageError(
             "airflow_aimlapi.testing.pytest_plugin could not give this session its own AIRFLOW_HOME "
-            "(Airflow was imported first), so it does not create a database in someone else's."
+            "(Airflow was imported first), so it neither creates a database in someone else's nor "
+            "starts aimlapi_fake, whose connection a secrets backend of that Airflow could override. "
+            "Put `pytest_plugins = ['airflow_aimlapi.testing.pytest_plugin']` in the conftest.py at "
+            "the root of the project, before any import of Airflow."
         )
     return state
 
@@ -213,8 +216,10 @@ def aimlapi_fake(monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config) -
 
     During the test, the first ``dag.test()`` of the session creates the session's database.
     """
-    state = pytestconfig.stash.get(_HOME_KEY, None)
-    if state is not None and not state._migrated:
+    # Without the session's own Airflow, the shell's secrets backend or configuration would be
+    # asked first and could point aimlapi_default at the real API with a real key.
+    state = _session_home(pytestconfig)
+    if not state._migrated:
         try:
             from airflow.sdk.definitions.dag import DAG
         except ImportError:  # pragma: no cover - Airflow is a dependency of the provider

@@ -210,16 +210,20 @@ def test_settings_keep_a_key_pasted_into_the_host_out_of_the_error() -> None:
     [
         ("You've run out of credits. Please top up your balance", True),  # the documented body
         ("Insufficient credits for this request", True),
-        ("No credits left on this account", True),
-        ("Not enough available credits", True),
-        ("Your credits are exhausted", True),
+        ("insufficient_credits", True),
+        ("You don't have enough credits", True),
+        ("Your credit balance is too low", True),
+        ("You have 0 credits left", True),
+        ("Balance exhausted", True),
+        ("Management keys are not allowed here", False),
         ("Management keys cannot read credits; use a regular key", False),
-        ("Credit card declined for auto top-up", False),
+        ("This key is not permitted to read the balance", False),
+        ("Missing scope billing:read", False),
         ("Forbidden", False),
         ("", False),
     ],
 )
-def test_only_a_403_saying_the_credits_ran_out_counts_as_out_of_credits(
+def test_a_403_about_credits_is_out_of_credits_unless_it_says_what_the_key_may_not_do(
     message: str, out_of_credits: bool
 ) -> None:
     settings = settings_from_connection("c", _Conn(password="k"), {})

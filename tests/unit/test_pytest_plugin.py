@@ -136,3 +136,15 @@ def test_an_ini_option_naming_no_directory_is_an_error_naming_it(project: Path, 
     done = _pytest(project, home)
     assert done.returncode != 0
     assert "aimlapi_dags_folder = no_such_dir" in done.stderr + done.stdout
+
+
+def test_aimlapi_fake_refuses_when_airflow_was_imported_before_the_plugin(project: Path, home: Path) -> None:
+    # Then the session keeps the shell's Airflow (its secrets backend, its configuration), which
+    # could hand aimlapi_default a real key and URL over the fake's: refuse instead of running.
+    (project / "conftest.py").write_text("import airflow.configuration\n" + CONFTEST)
+    (project / "tests" / "test_probe.py").write_text("def test_uses_the_fake(aimlapi_fake):\n    pass\n")
+    done = _pytest(project, home, "-W", "ignore::DeprecationWarning")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "1 error" in output, output
+    assert "neither creates a database in someone else's nor starts aimlapi_fake" in output, output

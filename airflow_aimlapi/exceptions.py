@@ -28,14 +28,18 @@ SECRET_PIECE = 10
 REDACTED = "***"
 #: Only this much of a text is read: the output is far shorter, and a huge body must stay cheap.
 _SCAN_LIMIT = 64 * 1024
+#: The credentials part of a URL (``scheme://user:password@``): Airflow quotes a bad connection
+#: URI whole, with the key in it, and a library may echo a proxy URL.
+_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][\w+.-]*://)[^/\s@]+@")
 
 
 def scrub(text: object, *, secret: str | None = None, limit: int | None = 200) -> str:
     """Make outside text safe to put in a message: the one way such text reaches an error.
 
     In order: the key and every piece of it of :data:`SECRET_PIECE` or more characters are replaced
-    by ``***``; white space runs become one space; then, and only then, the text is cut to
-    ``limit`` characters. Redacting first means a cut can never leave half a key behind.
+    by ``***``, and so is the credentials part of any URL (``scheme://***@host``), key known or
+    not; white space runs become one space; then, and only then, the text is cut to ``limit``
+    characters. Redacting first means a cut can never leave half a key behind.
 
     :param text: The text (anything else is converted with ``str``).
     :param secret: The API key to remove; ``None`` when no key is known.
@@ -43,6 +47,7 @@ def scrub(text: object, *, secret: str | None = None, limit: int | None = 200) -
     """
     raw = text if isinstance(text, str) else str(text)
     raw = _redact(raw[:_SCAN_LIMIT], secret) if secret else raw[:_SCAN_LIMIT]
+    raw = _URL_CREDENTIALS.sub(rf"\1{REDACTED}@", raw)
     one_line = " ".join(raw.split())
     if limit is not None and len(one_line) > limit:
         one_line = one_line[: max(0, limit - 3)] + "..."

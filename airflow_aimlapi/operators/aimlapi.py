@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_aimlapi._protocol import coerce_timeout
 from airflow_aimlapi.links import AimlApiBillingLink
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ class AimlApiBillingOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.aimlapi_conn_id = aimlapi_conn_id
-        self.timeout = timeout
+        owner = f"{type(self).__name__} '{self.task_id}'"
+        self.timeout = coerce_timeout(timeout, owner=owner, param="timeout")
         self.max_retries = max_retries
 
     @cached_property

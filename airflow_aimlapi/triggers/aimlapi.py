@@ -13,6 +13,7 @@ in one triggerer, and both are polite to a failing API (see :mod:`airflow_aimlap
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -92,6 +93,17 @@ async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSett
     return settings_from_connection(conn_id, conn, extra, timeout=request_timeout)
 
 
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _log_due(logged_at: float, poll_interval: float) -> bool:
+    # A poller shared with faster triggers hands every trigger each answer it gets (so a change is
+    # seen at once); a trigger's routine lines come at its own cadence only. 0.9: answers arrive a
+    # little early or late around the interval, and none of its own should be skipped.
+    return _now() - logged_at >= 0.9 * poll_interval
+
+
 async def _check(poller: SharedBalancePoller, wait: float) -> Balance:
     # wait <= 0: check now (or take an answer fresh enough); otherwise the next answer anyone gets.
     return await (poller.balance() if wait <= 0 else poller.next_balance(wait))
@@ -154,15 +166,13 @@ class AimlApiBalanceTrigger(BaseTrigger):
             return
         async with shared_balance_poller(settings, self.poll_interval) as poller:
             wait = self.first_check_delay
-            # A poller shared with faster triggers hands this one every answer it gets (so a
-            # top-up is seen at once); "waiting" is logged at this trigger's own cadence only.
-            logged_at = -math.inf
+            logged_at = -math.inf  # of the last "waiting" line: see _log_due
             while True:
                 try:
                     balance = await _check(poller, wait)
                 except AimlApiInsufficientCreditsError as err:
-                    if self._log_due(logged_at):
-                        logged_at = self._now()
+                    if _log_due(logged_at, self.poll_interval):
+                        logged_at = _now()
                         self.log.info("%s Waiting for a top-up to %s USD.", err, self.min_balance)
                     wait = self.poll_interval
                     continue
@@ -180,8 +190,8 @@ class AimlApiBalanceTrigger(BaseTrigger):
                     )
                     yield _event({"status": "success", "message": message, "balance": balance.to_dict()})
                     return
-                if self._log_due(logged_at):
-                    logged_at = self._now()
+                if _log_due(logged_at, self.poll_interval):
+                    logged_at = _now()
                     self.log.info(
                         "AIML API balance %s %s < %s (connection '%s'): waiting.",
                         balance.current_balance,
@@ -190,14 +200,6 @@ class AimlApiBalanceTrigger(BaseTrigger):
                         self.aimlapi_conn_id,
                     )
                 wait = self.poll_interval
-
-    @staticmethod
-    def _now() -> float:
-        return asyncio.get_running_loop().time()
-
-    def _log_due(self, logged_at: float) -> bool:
-        # 0.9: answers arrive a little early or late around the interval; none should be skipped.
-        return self._now() - logged_at >= 0.9 * self.poll_interval
 
 
 #: Crossings already fired, for watchers without an asset state store (Airflow before 3.3, or a
@@ -298,11 +300,14 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
                 continue
             async with shared_balance_poller(settings, self.poll_interval) as poller:
                 wait = 0.0
+                logged_at = -math.inf  # of the last "counting as 0" line: see _log_due
                 while True:
                     try:
                         reading: Balance | None = await _check(poller, wait)
                     except AimlApiInsufficientCreditsError as err:
-                        self.log.info("%s Counting the balance as 0.", err)
+                        if _log_due(logged_at, self.poll_interval):
+                            logged_at = _now()
+                            self.log.info("%s Counting the balance as 0.", err)
                         reading = None
                     except AimlApiError as err:
                         if err.retryable:
@@ -357,15 +362,23 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
         except (AimlApiError, AirflowNotFoundException) as err:
             problem = str(err)  # our own errors are scrubbed already; Airflow's names the conn_id
         except Exception as err:  # e.g. a secrets backend that cannot be reached right now
-            # Library text, and no key known yet to redact: cut to a line, through the one gate.
+            # Library text, and no key known yet: scrub() still removes URL credentials (a bad
+            # connection URI is quoted whole by Airflow) and cuts it to one line.
             detail = scrub(f"{type(err).__name__}: {err}")
-            problem = f"Could not read connection '{self.aimlapi_conn_id}': {detail}."
+            problem = f"Could not read connection '{self.aimlapi_conn_id}': {detail}"
         wait = longest_backoff(self.poll_interval)
-        self.log.error("%s Reading connection '%s' again in %.1f s.", problem, self.aimlapi_conn_id, wait)
+        self.log.error("%s. Reading it again in %.1f s.", problem.rstrip(" ."), wait)
         await asyncio.sleep(wait)
         return None
 
     # -- the fired crossing, in the asset state store (3.3+) or in memory ----------------------
+
+    @property
+    def _memory_key(self) -> str:
+        # Memory cannot tell assets apart, so it keys on everything that makes this watcher a
+        # trigger of its own: two watchers that differ only in poll_interval are two triggers,
+        # and each fires for a crossing. (The state store is per asset: state_key is enough.)
+        return json.dumps(self.serialize()[1], sort_keys=True)
 
     async def _load_fired(self) -> bool:
         store = getattr(self, "asset_state_store", None)
@@ -376,10 +389,10 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
                 self.log.warning("Asset state store not used (%s); keeping state in memory.", err)
             else:
                 return isinstance(value, dict) and value.get("fired") is True
-        return _FIRED_IN_MEMORY.get(self.state_key, False)
+        return _FIRED_IN_MEMORY.get(self._memory_key, False)
 
     async def _save_fired(self, fired: bool) -> None:
-        _FIRED_IN_MEMORY[self.state_key] = fired
+        _FIRED_IN_MEMORY[self._memory_key] = fired
         store = getattr(self, "asset_state_store", None)
         if store is None:
             return

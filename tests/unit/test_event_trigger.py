@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -262,7 +263,8 @@ def test_a_bad_connection_is_logged_and_read_again_never_raised(
 
     assert asyncio.run(scenario()) == []
     errors = log_lines("error")
-    assert 2 <= sum("Reading connection 'nokey' again" in line for line in errors) <= 0.5 / 0.2 + 1
+    tries = [line for line in errors if "'nokey'" in line and "Reading it again in" in line]
+    assert 2 <= len(tries) <= 0.5 / 0.2 + 1, errors
 
 
 def test_a_missing_connection_is_logged_and_read_again(log_lines: Callable[[str], list[str]]) -> None:
@@ -272,7 +274,10 @@ def test_a_missing_connection_is_logged_and_read_again(log_lines: Callable[[str]
             return list(events)
 
     assert asyncio.run(scenario()) == []
-    assert any("Reading connection 'does_not_exist' again" in line for line in log_lines("error"))
+    lines = [line for line in log_lines("error") if "does_not_exist" in line]
+    assert lines, log_lines("error")
+    # one sentence each: Airflow's message (which names the connection), then when we read again
+    assert all(re.search(r"[^.]\. Reading it again in \d", line) for line in lines), lines
 
 
 # -- restarts ------------------------------------------------------------------------------------
@@ -497,3 +502,59 @@ def test_a_failing_secrets_backend_is_logged_and_read_again_never_raised(
     failures = [line for line in log_lines("error") if "vault.internal:8200 unreachable" in line]
     assert len(failures) == 2, failures
     assert "Could not read connection 'aimlapi_default': ConnectionError:" in failures[0]
+
+
+def test_a_bad_connection_uri_never_puts_its_key_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
+) -> None:
+    # Airflow quotes a connection URI it cannot parse whole, key included.
+    async def bad_uri(conn_id: str, request_timeout: float | None) -> Any:
+        raise ValueError("Invalid connection string: aimlapi://:sk-live-9f8e7d6c5b4a@api.aimlapi.com:x/")
+
+    monkeypatch.setattr(trigger_module, "_read_settings", bad_uri)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with running(watcher(threshold=10)) as events:
+            await asyncio.sleep(0.3)
+            return list(events)
+
+    assert asyncio.run(scenario()) == []
+    errors = [line for line in log_lines("error") if "Invalid connection string" in line]
+    assert errors
+    assert not [line for line in errors if "9f8e7d6c5b" in line], errors
+
+
+def test_a_watcher_sharing_a_fast_poller_logs_out_of_credits_at_its_own_cadence(
+    aimlapi_fake: FakeAimlApi, log_lines: Callable[[str], list[str]]
+) -> None:
+    aimlapi_fake.fail_next(403, documented_body("error-403"), times=10_000)
+
+    async def scenario() -> None:
+        gate = asyncio.ensure_future(_drain(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.03)))
+        async with running(watcher(threshold=10, poll_interval=5.0)) as events:
+            await _wait_for(lambda: aimlapi_fake.request_count() >= 20)
+            assert len(events) == 1  # out of credits is below any line: one event
+        gate.cancel()
+        await asyncio.gather(gate, return_exceptions=True)
+
+    asyncio.run(scenario())
+    counted = [line for line in log_lines("info") if "Counting the balance as 0" in line]
+    assert len(counted) == 1, counted
+
+
+def test_watchers_that_differ_only_in_poll_interval_each_fire_without_a_store(
+    aimlapi_fake: FakeAimlApi,
+) -> None:
+    # Before Airflow 3.3 the fired crossing lives in memory, which cannot tell assets apart: a
+    # second asset's watcher on the same line, added while the balance is low, must still fire.
+    aimlapi_fake.set_balance(5.0)
+
+    async def scenario() -> tuple[int, int]:
+        async with running(watcher(threshold=10)) as first:
+            await _wait_for(lambda: len(first) == 1)
+            async with running(watcher(threshold=10, poll_interval=INTERVAL * 2)) as second:
+                await _wait_for(lambda: len(second) == 1)
+                await checks(aimlapi_fake, 5)
+                return len(first), len(second)
+
+    assert asyncio.run(scenario()) == (1, 1)

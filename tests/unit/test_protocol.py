@@ -232,3 +232,17 @@ def test_a_403_about_credits_is_out_of_credits_unless_it_says_what_the_key_may_n
     # the other 403s: a key that is valid but not allowed
     assert isinstance(error, AimlApiAuthError), error
     assert ("not allowed to do this" in str(error)) is not out_of_credits, error
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Invalid connection string: aimlapi://:sk-live-0123456789@api.aimlapi.com/",
+        "proxy https://bob:sk-live-0123456789@proxy.internal:8080/ refused",
+    ],
+)
+def test_scrub_removes_url_credentials_even_without_a_known_key(text: str) -> None:
+    out = scrub(text)
+    assert "sk-live-0123456789" not in out
+    assert f"://{REDACTED}@" in out
+    assert scrub("https://api.aimlapi.com/v2/billing?to=a@b") == "https://api.aimlapi.com/v2/billing?to=a@b"

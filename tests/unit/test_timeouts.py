@@ -9,12 +9,14 @@ import pytest
 
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+from airflow_aimlapi.operators.aimlapi import AimlApiBillingOperator
 from airflow_aimlapi.sensors.aimlapi import AimlApiBalanceSensor
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger, AimlApiBalanceTrigger
 
 #: name -> (build with a timeout, the attribute holding it, the parameter's name in errors)
 BUILDERS: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "hook": (lambda t: AimlApiHook(timeout=t), "timeout", "timeout"),
+    "operator": (lambda t: AimlApiBillingOperator(task_id="bill", timeout=t), "timeout", "timeout"),
     "sensor": (
         lambda t: AimlApiBalanceSensor(task_id="gate", min_balance=1, request_timeout=t),
         "request_timeout",

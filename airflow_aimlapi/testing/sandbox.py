@@ -43,24 +43,43 @@ def _ephemeral_ports() -> range:
         return range(32768, 61000)
 
 
+#: Ports this process has handed out: a stack asks for several before any server binds one.
+_HANDED_OUT: set[int] = set()
+#: Not the global ``random``: a test (Hypothesis does) may seed that, and two processes seeded
+#: alike would then pick the same ports.
+_RANDOM = random.SystemRandom()
+
+
 def free_port() -> int:
     """Return a TCP port that is free right now, for a server a test starts later.
 
     Chosen at random outside the kernel's ephemeral range, so no outgoing connection or
-    ``bind(0)`` elsewhere on the machine takes it before the server binds it, and checked free on
-    every interface (Airflow's log servers listen on all of them).
+    ``bind(0)`` elsewhere on the machine takes it before the server binds it, never one this
+    process handed out before, and checked free on every interface (Airflow's log servers listen
+    on all of them). Where the ephemeral range leaves no room, the kernel picks (``bind(0)``).
     """
     ephemeral = _ephemeral_ports()
-    candidates = [port for port in _LISTEN_PORTS if port not in ephemeral] or list(range(1024, 32768))
-    for port in random.sample(candidates, min(200, len(candidates))):
+    candidates = [p for p in _LISTEN_PORTS if p not in ephemeral and p not in _HANDED_OUT]
+    if not candidates and not [p for p in _LISTEN_PORTS if p not in ephemeral]:
+        return _kernel_port()
+    for port in _RANDOM.sample(candidates, min(200, len(candidates))):
         try:
             for host in ("0.0.0.0", "127.0.0.1"):
                 with socket.socket() as sock:
                     sock.bind((host, port))
         except OSError:
             continue
+        _HANDED_OUT.add(port)
         return port
     raise RuntimeError("no free TCP port found outside the ephemeral range")
+
+
+def _kernel_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    _HANDED_OUT.add(port)
+    return port
 
 
 def cli_json(stdout: str) -> Any:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,32 @@ def test_free_port_skips_a_port_someone_listens_on(monkeypatch: pytest.MonkeyPat
         monkeypatch.setattr(sandbox, "_ephemeral_ports", lambda: range(0))
         with pytest.raises(RuntimeError, match="no free TCP port"):
             free_port()
+
+
+def test_free_port_never_hands_out_a_port_twice_in_a_process() -> None:
+    ports = [free_port() for _ in range(30)]
+    assert len(set(ports)) == 30
+
+
+def test_processes_seeded_alike_still_pick_different_ports() -> None:
+    # Hypothesis seeds the global random inside @given tests: two test processes seeded alike
+    # (the matrix runs suites side by side) must not pick the same ports.
+    code = (
+        "import random; random.seed(1234); "
+        "from airflow_aimlapi.testing.sandbox import free_port; "
+        "print([free_port() for _ in range(5)])"
+    )
+    picks = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
+    assert picks[0] != picks[1], picks
+
+
+def test_free_port_lets_the_kernel_pick_when_the_ephemeral_range_leaves_no_room(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sandbox, "_ephemeral_ports", lambda: range(1024, 65536))
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))

@@ -54,11 +54,16 @@ MATRIX_VERSIONS ?= $(AIRFLOW_OLDEST) 3.1.8 3.2.2 $(AIRFLOW_VERSION)
 ## The versions run side by side (their tests spend most of their time waiting on Airflow
 ## components and sensor timeouts, not on the CPU), each into .venvs/matrix-<version>.log, which
 ## is printed in full once all are done; it fails if any failed.
+## Unit tests first: make test, run alongside by .ci/run, starts with the end-to-end tests, and
+## four suites starting Airflow's scheduler, triggerer, dag-processor and api-server at the same
+## moment on two cores made LocalExecutor fail to launch tasks in time.
+MATRIX_ORDER ?= tests/unit tests/integration tests/e2e
 matrix:
 	@mkdir -p .venvs; pids=""; \
 	for v in $(MATRIX_VERSIONS); do \
 		echo "== make matrix: Airflow $$v (log: .venvs/matrix-$$v.log)"; \
-		$(MAKE) suite VENV=.venvs/airflow-$$v AIRFLOW_VERSION=$$v > .venvs/matrix-$$v.log 2>&1 & \
+		$(MAKE) suite VENV=.venvs/airflow-$$v AIRFLOW_VERSION=$$v PYTEST_ARGS="$(MATRIX_ORDER)" \
+			> .venvs/matrix-$$v.log 2>&1 & \
 		pids="$$pids $$!"; \
 	done; \
 	status=0; for p in $$pids; do wait $$p || status=1; done; \

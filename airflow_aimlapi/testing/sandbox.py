@@ -59,9 +59,10 @@ def free_port() -> int:
     on all of them). Where the ephemeral range leaves no room, the kernel picks (``bind(0)``).
     """
     ephemeral = _ephemeral_ports()
-    candidates = [p for p in _LISTEN_PORTS if p not in ephemeral and p not in _HANDED_OUT]
-    if not candidates and not [p for p in _LISTEN_PORTS if p not in ephemeral]:
+    outside = [p for p in _LISTEN_PORTS if p not in ephemeral]
+    if not outside:
         return _kernel_port()
+    candidates = [p for p in outside if p not in _HANDED_OUT]
     for port in _RANDOM.sample(candidates, min(200, len(candidates))):
         try:
             for host in ("0.0.0.0", "127.0.0.1"):

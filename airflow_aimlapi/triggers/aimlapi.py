@@ -93,15 +93,25 @@ async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSett
     return settings_from_connection(conn_id, conn, extra, timeout=request_timeout)
 
 
-def _now() -> float:
-    return asyncio.get_running_loop().time()
+class _LogCadence:
+    """Say when a trigger's routine log line is due: once per its own poll interval.
 
+    A poller shared with faster triggers hands every trigger each answer it gets (so a change is
+    seen at once); a trigger's routine lines come at its own cadence only.
+    """
 
-def _log_due(logged_at: float, poll_interval: float) -> bool:
-    # A poller shared with faster triggers hands every trigger each answer it gets (so a change is
-    # seen at once); a trigger's routine lines come at its own cadence only. 0.9: answers arrive a
-    # little early or late around the interval, and none of its own should be skipped.
-    return _now() - logged_at >= 0.9 * poll_interval
+    def __init__(self, poll_interval: float) -> None:
+        self.poll_interval = poll_interval
+        self._last = -math.inf
+
+    def due(self) -> bool:
+        """Return whether a line is due now, and if so count it as written."""
+        now = asyncio.get_running_loop().time()
+        # 0.9: answers arrive a little early or late around the interval; none should be skipped.
+        if now - self._last < 0.9 * self.poll_interval:
+            return False
+        self._last = now
+        return True
 
 
 async def _check(poller: SharedBalancePoller, wait: float) -> Balance:
@@ -166,13 +176,12 @@ class AimlApiBalanceTrigger(BaseTrigger):
             return
         async with shared_balance_poller(settings, self.poll_interval) as poller:
             wait = self.first_check_delay
-            logged_at = -math.inf  # of the last "waiting" line: see _log_due
+            cadence = _LogCadence(self.poll_interval)
             while True:
                 try:
                     balance = await _check(poller, wait)
                 except AimlApiInsufficientCreditsError as err:
-                    if _log_due(logged_at, self.poll_interval):
-                        logged_at = _now()
+                    if cadence.due():
                         self.log.info("%s Waiting for a top-up to %s USD.", err, self.min_balance)
                     wait = self.poll_interval
                     continue
@@ -190,8 +199,7 @@ class AimlApiBalanceTrigger(BaseTrigger):
                     )
                     yield _event({"status": "success", "message": message, "balance": balance.to_dict()})
                     return
-                if _log_due(logged_at, self.poll_interval):
-                    logged_at = _now()
+                if cadence.due():
                     self.log.info(
                         "AIML API balance %s %s < %s (connection '%s'): waiting.",
                         balance.current_balance,
@@ -300,13 +308,12 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
                 continue
             async with shared_balance_poller(settings, self.poll_interval) as poller:
                 wait = 0.0
-                logged_at = -math.inf  # of the last "counting as 0" line: see _log_due
+                cadence = _LogCadence(self.poll_interval)
                 while True:
                     try:
                         reading: Balance | None = await _check(poller, wait)
                     except AimlApiInsufficientCreditsError as err:
-                        if _log_due(logged_at, self.poll_interval):
-                            logged_at = _now()
+                        if cadence.due():
                             self.log.info("%s Counting the balance as 0.", err)
                         reading = None
                     except AimlApiError as err:

@@ -531,6 +531,8 @@ def test_a_watcher_sharing_a_fast_poller_logs_out_of_credits_at_its_own_cadence(
 
     async def scenario() -> None:
         gate = asyncio.ensure_future(_drain(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.03)))
+        # The gate's poller first: one made by the 5 s watcher would serve its answer for 5 s.
+        await _wait_for(lambda: aimlapi_fake.request_count() >= 2)
         async with running(watcher(threshold=10, poll_interval=5.0)) as events:
             await _wait_for(lambda: aimlapi_fake.request_count() >= 20)
             assert len(events) == 1  # out of credits is below any line: one event

@@ -103,10 +103,15 @@ class SharedBalancePoller:
 
         :param timeout: Seconds to wait for someone else's answer before polling ourselves.
         """
-        published = self._published
+        # Not asyncio.wait_for: before Python 3.12 it swallows a cancellation that arrives in the
+        # same loop step as the answer (python/cpython#86296), and a trigger the triggerer
+        # cancelled would poll on. asyncio.wait never swallows one.
+        wakeup = asyncio.ensure_future(self._published.wait())
         try:
-            await asyncio.wait_for(published.wait(), timeout)
-        except asyncio.TimeoutError:
+            done, _ = await asyncio.wait({wakeup}, timeout=timeout)
+        finally:
+            wakeup.cancel()
+        if not done:
             return await self.balance()
         assert self._outcome is not None  # set before every publication
         return _unwrap(self._outcome)

@@ -87,8 +87,14 @@ async def running(trigger: AimlApiBalanceEventTrigger) -> AsyncIterator[list[dic
         yield events
     finally:
         task.cancel()
-        results = await asyncio.gather(task, return_exceptions=True)
-        assert not [r for r in results if isinstance(r, Exception)], results  # run() never raised
+        await _stopped(task)
+
+
+async def _stopped(task: asyncio.Future[Any]) -> None:
+    """Wait for a cancelled trigger task to end; fail (not hang) if it runs on, or if it raised."""
+    done, _ = await asyncio.wait({task}, timeout=10)
+    assert done, "the trigger kept running after it was cancelled"
+    assert task.cancelled() or task.exception() is None, task.exception()  # run() never raised
 
 
 async def checks(fake: FakeAimlApi, count: int) -> None:
@@ -420,7 +426,8 @@ def test_watchers_and_gates_on_one_account_share_one_request_per_interval(aimlap
             fired = len(events)
         for gate in gates:
             gate.cancel()
-        await asyncio.gather(*gates, return_exceptions=True)
+        for gate in gates:
+            await _stopped(gate)
         return elapsed, requests, pollers, fired
 
     elapsed, requests, pollers, fired = asyncio.run(scenario())
@@ -447,7 +454,8 @@ async def _all_running(triggers: list[AimlApiBalanceEventTrigger]) -> AsyncItera
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            await _stopped(task)
 
 
 def test_a_fixed_key_is_picked_up_after_a_permanent_error(
@@ -537,7 +545,7 @@ def test_a_watcher_sharing_a_fast_poller_logs_out_of_credits_at_its_own_cadence(
             await _wait_for(lambda: aimlapi_fake.request_count() >= 20)
             assert len(events) == 1  # out of credits is below any line: one event
         gate.cancel()
-        await asyncio.gather(gate, return_exceptions=True)
+        await _stopped(gate)
 
     asyncio.run(scenario())
     counted = [line for line in log_lines("info") if "Counting the balance as 0" in line]

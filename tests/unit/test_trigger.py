@@ -6,10 +6,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from airflow.triggers.base import BaseTrigger
 
+from airflow_aimlapi.records import Balance
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
 from airflow_aimlapi.triggers import _poller
-from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceTrigger, active_pollers
+from airflow_aimlapi.triggers.aimlapi import (
+    AimlApiBalanceEventTrigger,
+    AimlApiBalanceTrigger,
+    active_pollers,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -162,6 +168,43 @@ def test_cancelled_triggers_release_the_poller_and_its_client(aimlapi_fake: Fake
         assert poller._inflight is None
         await asyncio.sleep(0)
         assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    _run(scenario)
+
+
+@pytest.mark.parametrize(
+    "make_trigger",
+    [
+        lambda: AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=5),
+        lambda: AimlApiBalanceEventTrigger(threshold=0.5, poll_interval=5),
+    ],
+    ids=["gate", "watcher"],
+)
+def test_a_trigger_cancelled_as_an_answer_arrives_stops(
+    aimlapi_fake: FakeAimlApi, make_trigger: Callable[[], BaseTrigger]
+) -> None:
+    # The triggerer cancels a trigger whose task was cleared or whose watcher was removed. A
+    # cancellation that lands in the same loop step as a new answer must still stop it (Python
+    # 3.11's asyncio.wait_for swallowed it: the trigger polled on, and its owner waited forever).
+    aimlapi_fake.set_balance(1.0)
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(_events(make_trigger()))
+        await _wait_for(lambda: aimlapi_fake.request_count() == 1)
+        poller = active_pollers()[0]
+        await _wait_for(lambda: poller._inflight is None and poller._outcome is not None)
+        await asyncio.sleep(0.05)  # the trigger is now waiting for the next answer
+
+        async def instant_answer() -> Balance:
+            return Balance(current_balance=2.0, currency="USD")
+
+        poller._request = instant_answer  # type: ignore[method-assign]
+        await poller._fetch()  # publishes the answer without yielding to the loop...
+        task.cancel()  # ...and the cancellation comes in the same step
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done, "the cancelled trigger kept running"
+        assert task.cancelled()
+        assert active_pollers() == []
 
     _run(scenario)
 

@@ -106,7 +106,7 @@ class SharedBalancePoller:
         # Not asyncio.wait_for: before Python 3.12 it swallows a cancellation that arrives in the
         # same loop step as the answer (python/cpython#86296), and a trigger the triggerer
         # cancelled would poll on. asyncio.wait never swallows one.
-        wakeup = asyncio.ensure_future(self._published.wait())
+        wakeup = asyncio.get_running_loop().create_task(self._published.wait())
         try:
             done, _ = await asyncio.wait({wakeup}, timeout=timeout)
         finally:

@@ -24,7 +24,7 @@ def short_poll_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
 
 
-async def _events(trigger: AimlApiBalanceTrigger) -> list[dict[str, Any]]:
+async def _events(trigger: BaseTrigger) -> list[dict[str, Any]]:
     return [event.payload async for event in trigger.run()]
 
 
@@ -184,16 +184,16 @@ def test_a_trigger_cancelled_as_an_answer_arrives_stops(
     aimlapi_fake: FakeAimlApi, make_trigger: Callable[[], BaseTrigger]
 ) -> None:
     # The triggerer cancels a trigger whose task was cleared or whose watcher was removed. A
-    # cancellation that lands in the same loop step as a new answer must still stop it (Python
-    # 3.11's asyncio.wait_for swallowed it: the trigger polled on, and its owner waited forever).
+    # cancellation that lands in the same loop step as a new answer must still stop it (before
+    # Python 3.12, asyncio.wait_for swallowed it: the trigger polled on, its owner waited forever).
     aimlapi_fake.set_balance(1.0)
 
     async def scenario() -> None:
         task = asyncio.ensure_future(_events(make_trigger()))
         await _wait_for(lambda: aimlapi_fake.request_count() == 1)
         poller = active_pollers()[0]
-        await _wait_for(lambda: poller._inflight is None and poller._outcome is not None)
-        await asyncio.sleep(0.05)  # the trigger is now waiting for the next answer
+        # The trigger is waiting for the next answer (asyncio.Event keeps one future per waiter).
+        await _wait_for(lambda: poller._inflight is None and len(poller._published._waiters) == 1)
 
         async def instant_answer() -> Balance:
             return Balance(current_balance=2.0, currency="USD")

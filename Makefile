@@ -18,6 +18,9 @@ PYTEST_ARGS ?=
 # every `airflow` command the tests start would compile Airflow from source again: 6.5 s of CPU
 # for `airflow version` instead of 2.9 s. --compile-bytecode does it once, at install.
 $(STAMP): pyproject.toml $(PINS)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
+		"This project needs Python 3.11+, and $(PYTHON) is " + sys.version.split()[0] + \
+		": run make with PYTHON=python3.11 (or newer).")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.4"
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -c $(PINS) \

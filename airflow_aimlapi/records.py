@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, NoReturn, TypeVar
 
 # Re-exported: the paths and the credit rate live in _paths, which the fake imports without Airflow.
@@ -238,7 +238,7 @@ class _Fields:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             self.fail(f"field '{self.prefix}{name}' must be an ISO-8601 date-time, got {self.quote(value)}")
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
     def nested(self, name: str) -> _Fields:
         return _Fields(self.endpoint, self._get(name), self.secret, prefix=f"{self.prefix}{name}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +163,7 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         except _reschedule_exception_type() as resched:
             # Reschedule mode: the next poke honours the API's Retry-After, if longer.
             wait = self._wait_after(self._retry_after)
-            later = datetime.now(timezone.utc) + timedelta(seconds=wait)
+            later = datetime.now(UTC) + timedelta(seconds=wait)
             current = resched.reschedule_date  # type: ignore[attr-defined]
             if self._retry_after is None or current >= later:
                 raise

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -355,9 +355,7 @@ class FakeAimlApi:
                 "balance": credits,
                 "lowBalance": credits < threshold,
                 "lowBalanceThreshold": threshold,
-                "lastUpdated": datetime.now(timezone.utc)
-                .isoformat(timespec="milliseconds")
-                .replace("+00:00", "Z"),
+                "lastUpdated": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "autoDebitStatus": "enabled" if self.autotopup_settings.get("is_enabled") else "disabled",
                 "status": "current",
                 "statusExplanation": "Balance is current and up to date",
@@ -375,7 +373,7 @@ def _error_body(status: int, path: str, message: str) -> dict[str, Any]:
         body = documented_body("error-429")
     else:
         body = {"message": message, "statusCode": status}
-    body.update(path=path, requestId=str(uuid.uuid4()), timestamp=datetime.now(timezone.utc).isoformat())
+    body.update(path=path, requestId=str(uuid.uuid4()), timestamp=datetime.now(UTC).isoformat())
     return body
 
 

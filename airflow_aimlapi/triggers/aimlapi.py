@@ -16,7 +16,7 @@ import asyncio
 import json
 import math
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
@@ -352,7 +352,7 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
             "current_balance": balance,
             "currency": CURRENCY if reading is None else reading.currency,
             "previous_balance": previous,
-            "observed_at": datetime.now(timezone.utc).isoformat(),
+            "observed_at": datetime.now(UTC).isoformat(),
             "out_of_credits": reading is None,
             "conn_id": self.aimlapi_conn_id,
             "message": f"AIML API balance {balance} USD {relation} {self.threshold} USD "
@@ -404,6 +404,6 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
         if store is None:
             return
         try:
-            await store.aset(self.state_key, {"fired": fired, "at": datetime.now(timezone.utc).isoformat()})
+            await store.aset(self.state_key, {"fired": fired, "at": datetime.now(UTC).isoformat()})
         except Exception as err:  # keep watching; memory still holds the state
             self.log.warning("Could not record the crossing in the asset state store: %s", err)

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -163,8 +163,8 @@ def test_the_payload_is_json_safe_keyless_and_complete(aimlapi_fake: FakeAimlApi
     assert payload["out_of_credits"] is False
     assert payload["conn_id"] == "aimlapi_default"
     observed = datetime.fromisoformat(payload["observed_at"])
-    assert observed.utcoffset() == timezone.utc.utcoffset(None)
-    assert abs((datetime.now(timezone.utc) - observed).total_seconds()) < 60
+    assert observed.utcoffset() == UTC.utcoffset(None)
+    assert abs((datetime.now(UTC) - observed).total_seconds()) < 60
     assert "7.5 USD fell below 10.0 USD" in payload["message"]
 
 

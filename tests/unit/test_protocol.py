@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -38,7 +38,7 @@ def test_retry_after_seconds(value: str, expected: float | None) -> None:
 
 
 def test_retry_after_http_date() -> None:
-    now = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
     later = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after({"Retry-After": later}, now=now.timestamp) == pytest.approx(30.0)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -41,7 +41,7 @@ def test_documented_legacy_balance_parses_in_snake_case() -> None:
     assert record.balance == 551564495
     assert record.low_balance is False
     assert record.low_balance_threshold == 10000
-    assert record.last_updated == datetime(2025, 11, 10, 10, 1, 56, 824000, tzinfo=timezone.utc)
+    assert record.last_updated == datetime(2025, 11, 10, 10, 1, 56, 824000, tzinfo=UTC)
     assert record.auto_debit_status == "disabled"
     assert record.status_explanation == "Balance is current and up to date"
     assert record.balance_usd == pytest.approx(551564495 / CREDITS_PER_USD)
@@ -51,9 +51,9 @@ def test_documented_legacy_balance_parses_in_snake_case() -> None:
 @pytest.mark.parametrize(
     ("stamp", "expected"),
     [
-        ("2025-11-10T10:01:56Z", datetime(2025, 11, 10, 10, 1, 56, tzinfo=timezone.utc)),
+        ("2025-11-10T10:01:56Z", datetime(2025, 11, 10, 10, 1, 56, tzinfo=UTC)),
         ("2025-11-10T10:01:56.5+02:00", None),
-        ("2025-11-10T10:01:56", datetime(2025, 11, 10, 10, 1, 56, tzinfo=timezone.utc)),
+        ("2025-11-10T10:01:56", datetime(2025, 11, 10, 10, 1, 56, tzinfo=UTC)),
     ],
 )
 def test_legacy_timestamp_fraction_and_offset_are_optional(stamp: str, expected: datetime | None) -> None:

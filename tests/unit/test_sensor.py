@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -243,15 +243,15 @@ def test_a_rate_limited_first_check_defers_with_the_retry_after_as_first_delay(
 def test_reschedule_mode_reschedules_after_the_retry_after(
     aimlapi_fake: FakeAimlApi, retry_after: str | None, poke_interval: float, expected: float
 ) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     headers = {"Retry-After": retry_after} if retry_after else None
     aimlapi_fake.fail_next(429, headers=headers, times=4)
     sensor = _sensor(mode="reschedule", poke_interval=poke_interval, timeout=3600)
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     with pytest.raises(reschedule_exception()) as info:
         sensor.execute(_reschedule_context())
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     date = info.value.reschedule_date
     assert before + timedelta(seconds=expected) <= date <= after + timedelta(seconds=expected)
     assert aimlapi_fake.request_count() == 1

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -160,7 +160,7 @@ def run_reschedule(answer: Answer, flag: str, fake: FakeAimlApi, monkeypatch: py
         return outcome
     # Waiting in reschedule mode: the task is rescheduled, and its last poke, past the timeout,
     # ends it.
-    started = datetime.now(timezone.utc) - timedelta(seconds=61)
+    started = datetime.now(UTC) - timedelta(seconds=61)
     return _outcome(lambda: sensor.execute(_reschedule_context(started)))
 
 

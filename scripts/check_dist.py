@@ -2,7 +2,7 @@
 
 Usage: check_dist.py DIST_DIR PINS_FILE AIRFLOW_VERSION
 
-Checks that the wheel carries ``py.typed`` and the fake API's fixtures and no tests, then
+Checks that the wheel carries ``py.typed``, the fake API's fixtures and the license and no tests, then
 installs it with Airflow (and the release's pins) into a brand-new venv and verifies there that
 ``airflow providers list`` shows the provider, the ``aimlapi`` connection type is registered, and
 importing every public module emits no warning.
@@ -57,6 +57,10 @@ def main(dist: str, pins: str, airflow_version: str) -> int:
     check(
         not any(n.startswith(("tests/", "bench/", "example_dags/")) for n in names),
         "the wheel carries no tests",
+    )
+    check(
+        any(n.endswith(".dist-info/licenses/LICENSE") for n in names),
+        "the wheel carries the license text",
     )
 
     venv = Path(tempfile.mkdtemp(prefix="aimlapi-dist-venv-"))

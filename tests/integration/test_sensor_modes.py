@@ -168,13 +168,13 @@ def test_the_next_check_honours_retry_after_in_reschedule_and_deferrable_mode(
             assert sandbox.xcom("retry_after", "reschedule") == {"current_balance": 100.0, "currency": "USD"}
         # The reschedule sensor let go of its worker in between: Airflow recorded one reschedule.
         rows = sandbox.query(
-            "SELECT tr.start_date, tr.reschedule_date FROM task_reschedule tr "
+            "SELECT tr.reschedule_date FROM task_reschedule tr "
             "JOIN task_instance ti ON tr.ti_id = ti.id WHERE ti.dag_id = ? AND ti.task_id = ?",
             ("retry_after", "reschedule"),
         )
         assert len(rows) == 1, rows
         # ...until at least 4 s after the 429 reached it. (Not measured from the row's start_date:
         # Airflow 3.0 stamps that when it records the reschedule, after the sensor has let go.)
-        until = datetime.fromisoformat(str(rows[0][1])).replace(tzinfo=UTC).timestamp()
+        until = datetime.fromisoformat(str(rows[0][0])).replace(tzinfo=UTC).timestamp()
         the_429_at = resched.requests[0].at + (time.time() - time.monotonic())  # the fake's clock is ours
         assert until - the_429_at >= 4 - 0.1, (until, the_429_at)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import random
 import re
@@ -18,7 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_aimlapi import __version__
+from airflow_aimlapi import CONN_FIELDS, __version__
 from airflow_aimlapi._metrics import record_balance
 from airflow_aimlapi.exceptions import (
     AimlApiAuthError,
@@ -53,6 +54,16 @@ ERROR_TEXT_LIMIT = 300
 #: How many characters of a server's requestId are kept.
 REQUEST_ID_LIMIT = 100
 USER_AGENT = f"airflow-provider-aimlapi/{__version__}"
+#: The extras a connection may carry (also under the pre-3.0 ``extra__aimlapi__`` prefix).
+KNOWN_EXTRAS: tuple[str, ...] = tuple(CONN_FIELDS)
+#: Path suffixes of a pasted API root that are dropped: the billing paths are absolute (/v1/..., /v2/...).
+VERSION_SUFFIXES = ("/v1", "/v2")
+#: The longest read timeout accepted, in seconds: longer is a typo, and overflows some clocks.
+MAX_TIMEOUT = 86400.0
+#: The most retries accepted for one call.
+MAX_RETRIES_LIMIT = 100
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,15 @@ class ApiSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     transient: bool = False
 
+    def __post_init__(self) -> None:
+        # Every message quotes base_url: it must never hold user info (checked when read, and here).
+        if "@" in self.base_url:
+            raise AimlApiConfigError(
+                f"{self.subject[0].upper()}{self.subject[1:]} has user info ('@') in its Base URL; "
+                "remove it.",
+                conn_id=self.conn_id,
+            )
+
     @property
     def subject(self) -> str:
         """How messages name the connection: ``connection 'x'``, or ``this connection``."""
@@ -93,12 +113,17 @@ class ApiSettings:
 
     @property
     def headers(self) -> dict[str, str]:
-        """The headers of every request: auth, JSON, and who we are."""
-        return {
-            "Authorization": f"Bearer {self.api_key}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
+        """The headers of every request but auth (JSON, and who we are): no key in them.
+
+        The key is sent by the auth objects of :mod:`airflow_aimlapi._auth`, built from
+        :attr:`authorization`, so that no URL user info or ``~/.netrc`` entry can replace it.
+        """
+        return {"Accept": "application/json", "User-Agent": USER_AGENT}
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header's value, exactly as sent: the one place it is built."""
+        return f"Bearer {self.api_key}"
 
     @property
     def account_key(self) -> tuple[str, str]:
@@ -162,6 +187,7 @@ def settings_from_connection(
         named.fail("has an API key with white space inside it; paste the key again.")
     _check_key_characters(named, api_key)
     base_url = _base_url(named, host, schema, port, api_key)
+    _warn_unknown_extras(named, extra)
     if timeout is None:
         timeout = _extra(extra, "timeout")
     read_timeout = _positive_seconds(named, "timeout", timeout, DEFAULT_READ_TIMEOUT)
@@ -207,6 +233,20 @@ def _check_key_characters(named: _Named, api_key: str) -> None:
             )
 
 
+def _warn_unknown_extras(named: _Named, extra: Mapping[str, Any]) -> None:
+    unknown = sorted(
+        str(key) for key in extra if str(key).removeprefix("extra__aimlapi__") not in KNOWN_EXTRAS
+    )
+    if unknown:
+        # Names only, never values: a value may be a secret pasted in the wrong place.
+        log.warning(
+            "%s has unknown extra field(s) %s, which are ignored; the known extras are %s.",
+            named.subject,
+            ", ".join(repr(scrub(key, limit=60)) for key in unknown),
+            ", ".join(repr(key) for key in KNOWN_EXTRAS),
+        )
+
+
 def _extra(extra: Mapping[str, Any], name: str) -> Any:
     # Connections saved by the pre-3.0 form carry prefixed names.
     value = extra.get(name)
@@ -217,6 +257,26 @@ def _base_url(named: _Named, host: str | None, schema: str | None, port: int | N
     raw = (host or "").strip()
     if not raw:
         return DEFAULT_BASE_URL
+    # Checked first, so no message below can quote user info: requests and httpx would send it as
+    # Basic auth in place of the key. The value is never repeated.
+    if "@" in raw:
+        named.fail(
+            "has user info (a user name or password before '@') in its Base URL, which is not "
+            "allowed: it would replace the API key. Remove it; the key goes in the API key (password) field."
+        )
+    if any(ch.isspace() for ch in raw):
+        named.fail(f"has a Base URL with white space inside: {scrub(host, secret=api_key)!r}; remove it.")
+    typo = _SCHEME_TYPO.match(raw)
+    if typo:
+        named.fail(
+            f"has a Base URL {scrub(host, secret=api_key)!r} whose scheme is not followed by '://'; "
+            f"write it as {typo.group(1).lower()}://host."
+        )
+    if raw.split("/", 1)[0].split(":", 1)[0].lower() in ("http", "https") and "://" not in raw:
+        named.fail(
+            f"has a Base URL {scrub(host, secret=api_key)!r} whose host would be named "
+            f"{raw.split('/', 1)[0].split(':', 1)[0]!r}; write it as https://host."
+        )
     if "://" not in raw:
         scheme = (schema or "https").strip().lower()
         raw = f"{scheme}://{raw}"
@@ -233,24 +293,40 @@ def _base_url(named: _Named, host: str | None, schema: str | None, port: int | N
         named.fail(f"has host/schema with scheme {scrub(parts.scheme, secret=api_key)!r}; use http or https.")
     if not parts.hostname:
         named.fail(f"has no host name in {scrub(host, secret=api_key)!r}.")
+    if parts.hostname in ("http", "https"):
+        named.fail(
+            f"has a Base URL {scrub(host, secret=api_key)!r} whose host is named {parts.hostname!r}; "
+            "write it as https://host."
+        )
     if parts.query or parts.fragment:
         named.fail(f"has a host {scrub(host, secret=api_key)!r} with a query or fragment; remove it.")
     netloc = parts.netloc
     if port and url_port is None:
         netloc = f"{netloc}:{port}"
     path = parts.path.rstrip("/")
-    # People paste the OpenAI-compatible base URL; the billing paths are absolute, next to /v1.
-    if path.endswith("/v1"):
-        path = path[: -len("/v1")]
+    # People paste the OpenAI-compatible base URL (/v1) or the billing one (/v2); the billing paths
+    # are absolute (/v1/..., /v2/...), so a root that ends in either is never what was meant.
+    for suffix in VERSION_SUFFIXES:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)].rstrip("/")
+            break
     return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+#: A scheme followed by "//" or ":/" rather than "://" (``https//host``, ``http:/host``): parsed
+#: as a bare host named "https", or as a path, neither what the user meant.
+_SCHEME_TYPO = re.compile(r"^([A-Za-z]+)(?://|:/(?!/))")
 
 
 def _positive_seconds(named: _Named, name: str, value: Any, default: float) -> float:
     if value is None or value == "":
         return default
     number = _as_number(value)
-    if number is None or not math.isfinite(number) or number <= 0:
-        named.fail(f"has extra '{name}' that is not a positive number of seconds: {value!r}.")
+    if number is None or not 0 < number <= MAX_TIMEOUT:  # also refuses NaN
+        named.fail(
+            f"has extra '{name}' that is not a positive number of seconds up to {MAX_TIMEOUT:g}: "
+            f"{scrub(repr(value), limit=60)}."
+        )
     return number
 
 
@@ -258,8 +334,11 @@ def _retry_count(named: _Named, value: Any) -> int:
     if value is None or value == "":
         return DEFAULT_MAX_RETRIES
     number = _as_number(value)
-    if number is None or not number.is_integer() or number < 0:
-        named.fail(f"has extra 'max_retries' that is not a whole number >= 0: {value!r}.")
+    if number is None or not number.is_integer() or not 0 <= number <= MAX_RETRIES_LIMIT:
+        named.fail(
+            f"has extra 'max_retries' that is not a whole number from 0 to {MAX_RETRIES_LIMIT}: "
+            f"{scrub(repr(value), limit=60)}."
+        )
     return int(number)
 
 
@@ -304,9 +383,69 @@ def coerce_timeout(value: Any, *, owner: str, param: str = "request_timeout") ->
     if value is None:
         return None
     number = _as_number(value)
-    if number is None or not math.isfinite(number) or number <= 0:
-        raise AimlApiConfigError(f"{owner}: {param} must be a positive number of seconds, got {value!r}.")
+    if number is None or not 0 < number <= MAX_TIMEOUT:  # also refuses NaN
+        raise AimlApiConfigError(
+            f"{owner}: {param} must be a positive number of seconds up to {MAX_TIMEOUT:g}, got {value!r}."
+        )
     return number
+
+
+def coerce_seconds(value: Any, *, owner: str, param: str) -> float:
+    """Validate a duration argument that may be zero: a finite number of seconds >= 0.
+
+    Numbers only: booleans and strings are refused (these arguments are never templated).
+
+    :param value: The value to check.
+    :param owner: Who holds the parameter, named in the error.
+    :param param: The parameter's name, named in the error (``retry_backoff``, ``retry_budget``).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise AimlApiConfigError(f"{owner}: {param} must be a finite number of seconds >= 0, got {value!r}.")
+    return float(value)
+
+
+def coerce_retries(value: Any, *, owner: str, param: str = "max_retries") -> int | None:
+    """Validate a retry count: ``None`` (use the connection's), or a whole number 0..100.
+
+    Numbers only: booleans, floats and strings are refused.
+
+    :param value: The value to check.
+    :param owner: Who holds the parameter, named in the error.
+    :param param: The parameter's name, named in the error.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES_LIMIT:
+        raise AimlApiConfigError(
+            f"{owner}: {param} must be a whole number from 0 to {MAX_RETRIES_LIMIT}, got {value!r}."
+        )
+    return value
+
+
+def mask_key(settings: ApiSettings) -> None:
+    """Register the key, in the exact form sent, with Airflow's secret masker (the one masking rule).
+
+    Called wherever a connection becomes settings in a process that sends the key: the worker
+    (hook), the api-server or dag-processor (``test_connection``); triggers use :func:`amask_key`.
+
+    :param settings: The settings whose key is sent.
+    """
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    mask_secret(settings.api_key)
+
+
+async def amask_key(settings: ApiSettings) -> None:
+    """Do what :func:`mask_key` does from an event loop (the triggerer), without blocking it.
+
+    :param settings: The settings whose key is sent.
+    """
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # older Airflow has only the sync form
+        mask_key(settings)
+        return
+    await amask_secret(settings.api_key)
 
 
 def coerce_poll_interval(value: Any, *, owner: str, floor: float) -> float:

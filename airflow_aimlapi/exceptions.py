@@ -17,7 +17,6 @@ key, and any long enough piece of it, before it shortens the text.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
@@ -57,30 +56,33 @@ def scrub(text: object, *, secret: str | None = None, limit: int | None = 200) -
 def _redact(text: str, secret: str) -> str:
     if len(secret) <= SECRET_PIECE:
         return text.replace(secret, REDACTED)
+    # No regex and no cache: a compiled pattern would spell the key, and re's own cache (or an
+    # lru_cache) would keep it alive for the life of the process. str.find runs in C: a 64 KiB
+    # text and a 64-character key take about a millisecond.
+    pieces = {secret[i : i + SECRET_PIECE] for i in range(len(secret) - SECRET_PIECE + 1)}
+    starts: list[int] = []
+    for piece in pieces:
+        at = text.find(piece)
+        while at != -1:  # overlapping occurrences too
+            starts.append(at)
+            at = text.find(piece, at + 1)
+    if not starts:
+        return text
+    # Each start begins a SECRET_PIECE-long piece of the key; overlapping or touching pieces
+    # merge, so a whole key (or a longer piece) becomes a single "***".
     spans: list[list[int]] = []
-    # Each match is the start of a SECRET_PIECE-long piece of the key; overlapping or touching
-    # pieces merge, so a whole key (or a longer piece) becomes a single "***".
-    for match in _pieces_of(secret).finditer(text):
-        start, end = match.start(), match.start() + SECRET_PIECE
+    for start in sorted(starts):
+        end = start + SECRET_PIECE
         if spans and start <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], end)
         else:
             spans.append([start, end])
-    if not spans:
-        return text
     out, last = [], 0
     for start, end in spans:
         out += [text[last:start], REDACTED]
         last = end
     out.append(text[last:])
     return "".join(out)
-
-
-@lru_cache(maxsize=16)
-def _pieces_of(secret: str) -> re.Pattern[str]:
-    pieces = sorted({secret[i : i + SECRET_PIECE] for i in range(len(secret) - SECRET_PIECE + 1)})
-    # A lookahead finds overlapping occurrences too.
-    return re.compile("(?=(?:" + "|".join(map(re.escape, pieces)) + "))")
 
 
 class AimlApiError(AirflowException):
@@ -133,6 +135,14 @@ class AimlApiError(AirflowException):
 
 class AimlApiConfigError(AimlApiError, AirflowFailException):
     """A connection field or operator parameter is missing or invalid; fails without retries."""
+
+
+class AimlApiArgumentError(AimlApiConfigError, TypeError):
+    """A bad argument to a trigger's constructor; also a ``TypeError``.
+
+    When the triggerer rebuilds a trigger from its stored arguments, Airflow 3.0 to 3.3 fail that
+    one trigger for a ``TypeError`` only; any other error stops every trigger in the triggerer.
+    """
 
 
 class AimlApiAuthError(AimlApiError, AirflowFailException):
@@ -193,6 +203,7 @@ _ERROR_TYPES: dict[str, type[AimlApiError]] = {
     for cls in (
         AimlApiError,
         AimlApiConfigError,
+        AimlApiArgumentError,
         AimlApiAuthError,
         AimlApiInsufficientCreditsError,
         AimlApiRateLimitError,

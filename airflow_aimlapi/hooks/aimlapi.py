@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_aimlapi import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_aimlapi._auth import BearerAuth
 from airflow_aimlapi._protocol import (
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_RETRY_BUDGET,
     RETRY_BACKOFF_CAP,
     ApiSettings,
     backoff_delay,
+    coerce_retries,
+    coerce_seconds,
     coerce_timeout,
     interpret_response,
+    mask_key,
     settings_from_connection,
     transport_error,
 )
-from airflow_aimlapi.exceptions import AimlApiConfigError, AimlApiError, AimlApiRateLimitError
+from airflow_aimlapi.exceptions import AimlApiError, AimlApiRateLimitError
 from airflow_aimlapi.records import (
     BALANCE,
     BILLING_DETAIL,
@@ -78,10 +81,11 @@ class AimlApiHook(BaseHook):
     ) -> None:
         super().__init__()
         self.aimlapi_conn_id = aimlapi_conn_id
-        self.timeout = coerce_timeout(timeout, owner="AimlApiHook", param="timeout")
-        self.max_retries = max_retries
-        self.retry_backoff = retry_backoff
-        self.retry_budget = _seconds(retry_budget, "retry_budget")
+        owner = type(self).__name__
+        self.timeout = coerce_timeout(timeout, owner=owner, param="timeout")
+        self.max_retries = coerce_retries(max_retries, owner=owner)
+        self.retry_backoff = coerce_seconds(retry_backoff, owner=owner, param="retry_backoff")
+        self.retry_budget = coerce_seconds(retry_budget, owner=owner, param="retry_budget")
         # Injectable for tests: they sleep without waiting and move the clock by hand.
         self._sleep: Callable[[float], None] = time.sleep
         self._clock: Callable[[], float] = time.monotonic
@@ -138,7 +142,7 @@ class AimlApiHook(BaseHook):
             max_retries=self.max_retries,
             transient=transient,
         )
-        mask_secret(settings.api_key)
+        mask_key(settings)
         return settings
 
     @cached_property
@@ -217,7 +221,8 @@ class AimlApiHook(BaseHook):
     ) -> RecordT:
         settings = settings or self.settings
         session = session or self.session
-        retries = settings.max_retries if max_retries is None else _retry_override(max_retries)
+        override = coerce_retries(max_retries, owner=type(self).__name__)
+        retries = settings.max_retries if override is None else override
         started = self._clock()
         attempt = 0
         while True:
@@ -266,23 +271,7 @@ class AimlApiHook(BaseHook):
 def _new_session(settings: ApiSettings) -> requests.Session:
     session = requests.Session()
     session.headers.update(settings.headers)
+    # An explicit auth: requests then takes no Basic auth from URL user info and never reads
+    # ~/.netrc, while proxies and CA bundles from the environment still apply.
+    session.auth = BearerAuth(settings)
     return session
-
-
-def _seconds(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise AimlApiConfigError(
-            f"AimlApiHook: {name} must be a finite number of seconds >= 0, got {value!r}."
-        )
-    return float(value)
-
-
-def _retry_override(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise AimlApiConfigError(f"AimlApiHook: max_retries must be a whole number >= 0, got {value!r}.")
-    return value

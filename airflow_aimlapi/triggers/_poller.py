@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from airflow_aimlapi._auth import AsyncBearerAuth
 from airflow_aimlapi._protocol import (
     ApiSettings,
     backoff_delay,
@@ -64,6 +65,7 @@ class SharedBalancePoller:
         self.settings = settings
         self.client = httpx.AsyncClient(
             headers=settings.headers,
+            auth=AsyncBearerAuth(settings),  # the key, whatever the URL says
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
         )
         #: poll interval of each waiting trigger, by a token of its own

@@ -10,6 +10,12 @@ a gate (a balance that is missing or not a finite number, a currency other than 
 quoted in an error passes through :func:`~airflow_aimlapi.exceptions.scrub` with the key in use.
 
 v2 records use the API's field names as they are; the legacy v1 record uses them in snake_case.
+
+The spend records (the ledger's :class:`Transaction`, :class:`Usage` and :class:`UsageDetail`, the
+logs' :class:`RequestLog`) follow the same rules. Paged endpoints parse into a page record (the items
+plus the pagination fields); the hook's iterators walk the pages. Their ``to_dict()`` is JSON-safe:
+datetimes become ISO-8601 strings and tuples lists. A ledger ``direction`` must be a documented one
+(it carries the sign); a new ``type``, ``status`` or ``origin`` is passed through as text.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -26,7 +32,12 @@ from typing import Any, Generic, NoReturn, TypeVar
 from airflow_aimlapi._paths import BALANCE_PATH as BALANCE_PATH
 from airflow_aimlapi._paths import BILLING_DETAIL_PATH as BILLING_DETAIL_PATH
 from airflow_aimlapi._paths import CREDITS_PER_USD as CREDITS_PER_USD
+from airflow_aimlapi._paths import DIRECTIONS
 from airflow_aimlapi._paths import LEGACY_BALANCE_PATH as LEGACY_BALANCE_PATH
+from airflow_aimlapi._paths import LOGS_PATH as LOGS_PATH
+from airflow_aimlapi._paths import TRANSACTIONS_PATH as TRANSACTIONS_PATH
+from airflow_aimlapi._paths import USAGE_DETAIL_PATH as USAGE_DETAIL_PATH
+from airflow_aimlapi._paths import USAGE_PATH as USAGE_PATH
 from airflow_aimlapi.exceptions import AimlApiInvalidResponseError, scrub
 
 #: The only currency the API documents.
@@ -133,7 +144,17 @@ class LegacyBalance(_Record):
         return {**asdict(self), "last_updated": self.last_updated.isoformat()}
 
 
-RecordT = TypeVar("RecordT", Balance, BillingDetail, LegacyBalance)
+# The spend records (Usage, TransactionPage...) are defined further down; the names resolve lazily.
+RecordT = TypeVar(
+    "RecordT",
+    Balance,
+    BillingDetail,
+    LegacyBalance,
+    "Usage",
+    "UsageDetail",
+    "TransactionPage",
+    "RequestLogPage",
+)
 
 
 class _Fields:
@@ -243,6 +264,39 @@ class _Fields:
     def nested(self, name: str) -> _Fields:
         return _Fields(self.endpoint, self._get(name), self.secret, prefix=f"{self.prefix}{name}.")
 
+    def non_negative(self, name: str) -> float:
+        value = self.number(name)
+        if value < 0:
+            self.fail(f"field '{self.prefix}{name}' must be >= 0, got {value!r}")
+        return value
+
+    def count(self, name: str) -> int:
+        """Read a whole number >= 0 (numeric strings accepted, as for every number)."""
+        value = self.integer(name)
+        if value < 0:
+            self.fail(f"field '{self.prefix}{name}' must be >= 0, got {value}")
+        return value
+
+    def optional_string(self, name: str) -> str | None:
+        """Read a string that may be ``null`` or absent (fields newer than some rows)."""
+        if self.data.get(name) is None:
+            return None
+        return self.string(name)
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.string(name)
+        if value not in allowed:
+            self.fail(
+                f"field '{self.prefix}{name}' must be one of {', '.join(allowed)}; got {self.quote(value)}"
+            )
+        return value
+
+    def array(self, name: str) -> list[Any]:
+        value = self._get(name)
+        if not isinstance(value, list):
+            self.fail(f"field '{self.prefix}{name}' must be an array, got {self.kind(value)}")
+        return value
+
 
 def _invalid(endpoint: str, problem: str) -> AimlApiInvalidResponseError:
     return AimlApiInvalidResponseError(
@@ -324,6 +378,308 @@ def parse_legacy_balance(data: Any, *, secret: str | None = None) -> LegacyBalan
     )
 
 
+# --- Spend: the ledger, spend totals and request logs -------------------------------------------
+
+
+def _json_ready(value: Any) -> Any:
+    """Make a record's field JSON-safe: datetimes as ISO-8601 text, tuples as lists, records as dicts."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, _Record):
+        return {f.name: _json_ready(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class _SpendRecord(_Record):
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-safe dict: API field names, datetimes as ISO-8601 strings."""
+        data: dict[str, Any] = _json_ready(self)
+        return data
+
+
+@dataclass(frozen=True)
+class Amount(_SpendRecord):
+    """A sum of money as the API states it, in USD and in credits (always >= 0).
+
+    :param usd: The amount in USD.
+    :param credits: The same amount in credits (see :data:`CREDITS_PER_USD`).
+    """
+
+    usd: float
+    credits: int
+
+
+@dataclass(frozen=True)
+class Tokens(_SpendRecord):
+    """The tokens of one request (all zero for models not billed per token).
+
+    :param input: Prompt tokens.
+    :param output: Completion tokens.
+    :param total: All tokens, as the API counts them.
+    """
+
+    input: int
+    output: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Transaction(_SpendRecord):
+    """One entry of the ledger, ``GET /v2/billing/transactions``: one balance movement.
+
+    :param created_at: When the movement was recorded (timezone-aware, UTC if the API gave no offset).
+    :param direction: ``"TOPUP"`` or ``"CHARGE"``: the sign of ``amount``.
+    :param type: ``"PAYMENT"``, ``"BONUS"``, ``"REFUND"``, ``"ADJUSTMENT"``, ``"MODEL_USAGE"``,
+        ``"CREDITS_EXPIRED"``, ``"INIT"`` (a type the API adds later is passed through as it is).
+    :param amount: How much moved; always positive, ``direction`` carries the sign.
+    :param model: The model charged for; ``None`` on top-ups, other charges and when unresolved.
+    :param reference_id: The inference id of a ``MODEL_USAGE`` charge, the payment id of a payment;
+        ``None`` otherwise.
+    """
+
+    created_at: datetime
+    direction: str
+    type: str
+    amount: Amount
+    model: str | None
+    reference_id: str | None
+
+
+@dataclass(frozen=True)
+class TransactionPage(_SpendRecord):
+    """One page of ``GET /v2/billing/transactions``.
+
+    :param data: The entries of this page, newest first.
+    :param next_cursor: The opaque cursor of the next page, exactly as the API sent it; ``None``
+        on the last page.
+    :param has_more: Whether another page follows.
+    """
+
+    data: tuple[Transaction, ...]
+    next_cursor: str | None
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class RequestLog(_SpendRecord):
+    """One row of ``GET /v2/logs``: one request, failed ones included (billed nothing).
+
+    :param created: When the request was made (timezone-aware, UTC if the API gave no offset).
+    :param status: ``"succeeded"`` or ``"failed"``.
+    :param origin: ``"api"`` or ``"playground"``.
+    :param model: The model called.
+    :param cost: What the request cost (zero for a failed request).
+    :param tokens: The request's tokens.
+    :param request_id: The id of the HTTP call; may be ``None``.
+    :param inference_id: The ``x-inference-id`` of the answer, the ledger's ``reference_id``.
+    :param client_request_id: The ``X-Client-Request-Id`` the caller sent; ``None`` when none was
+        sent (``None`` means "not supplied", never a match).
+    """
+
+    created: datetime
+    status: str
+    origin: str
+    model: str
+    cost: Amount
+    tokens: Tokens
+    request_id: str | None
+    inference_id: str | None
+    client_request_id: str | None
+
+
+@dataclass(frozen=True)
+class RequestLogPage(_SpendRecord):
+    """One page of ``GET /v2/logs``.
+
+    :param data: The rows of this page, newest first.
+    :param limit: The page size the API applied.
+    :param offset: The offset of this page's first row.
+    :param total: Rows matching across all pages, when the page was read.
+    :param has_more: Whether another page follows.
+    """
+
+    data: tuple[RequestLog, ...]
+    limit: int
+    offset: int
+    total: int
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Usage(_SpendRecord):
+    """The answer of ``GET /v2/usage``: one API key's spend over a window.
+
+    :param api_key_prefix: The key prefix asked about; ``None`` for the authenticating key's own.
+    :param start: The window's start, resolved to UTC.
+    :param end: The window's end, resolved to UTC.
+    :param spend: Spend in USD (authoritative: it may differ from a sum of per-model spends by a
+        few nano-dollars).
+    :param currency: Always ``"USD"``.
+    :param requests: Charged requests in the window.
+    """
+
+    api_key_prefix: str | None
+    start: datetime
+    end: datetime
+    spend: float
+    currency: str
+    requests: int
+
+
+@dataclass(frozen=True)
+class ModelUsage(_SpendRecord):
+    """One model's share of a :class:`UsageDetail`.
+
+    :param model: The model.
+    :param spend: Its spend in USD.
+    :param requests: Its charged requests.
+    """
+
+    model: str
+    spend: float
+    requests: int
+
+
+@dataclass(frozen=True)
+class UsageDetail(Usage):
+    """The answer of ``GET /v2/usage/detail``: a :class:`Usage` with a per-model breakdown.
+
+    :param api_key_prefix: The key prefix asked about; ``None`` for the authenticating key's own.
+    :param start: The window's start, resolved to UTC.
+    :param end: The window's end, resolved to UTC.
+    :param spend: Spend in USD (authoritative).
+    :param currency: Always ``"USD"``.
+    :param requests: Charged requests in the window.
+    :param models: Spend per model, highest spend first (ties by model name).
+    """
+
+    models: tuple[ModelUsage, ...]
+
+
+def sort_models(models: Iterable[ModelUsage]) -> tuple[ModelUsage, ...]:
+    """Order a breakdown the way :class:`UsageDetail` keeps it: highest spend first, ties by name.
+
+    :param models: The per-model records.
+    """
+    return tuple(sorted(models, key=lambda m: (-m.spend, m.model)))
+
+
+def _amount(f: _Fields, name: str) -> Amount:
+    amount = f.nested(name)
+    return Amount(usd=amount.non_negative("usd"), credits=amount.count("credits"))
+
+
+def _data_items(f: _Fields) -> Iterator[_Fields]:
+    items = f.array("data")
+    for index, item in enumerate(items):
+        yield _Fields(f.endpoint, item, f.secret, prefix=f"data[{index}].")
+
+
+def _transaction(f: _Fields) -> Transaction:
+    return Transaction(
+        created_at=f.timestamp("created_at"),
+        direction=f.choice("direction", DIRECTIONS),
+        type=f.string("type"),
+        amount=_amount(f, "amount"),
+        model=f.optional_string("model"),
+        reference_id=f.optional_string("reference_id"),
+    )
+
+
+def parse_transaction_page(data: Any, *, secret: str | None = None) -> TransactionPage:
+    """Validate a decoded ``/v2/billing/transactions`` page.
+
+    ``direction`` must be one the API documents (it carries the sign); a ``type`` the API adds
+    later is passed through. A page that says more follow but gives no cursor is refused: paging
+    would stop early and lose entries without a word.
+
+    :param data: The decoded JSON body.
+    :param secret: The API key in use, redacted from any value an error quotes.
+    """
+    f = _Fields(TRANSACTIONS_PATH, data, secret)
+    entries = tuple(_transaction(item) for item in _data_items(f))
+    pagination = f.nested("pagination")
+    has_more = pagination.boolean("has_more")
+    cursor = pagination.optional_string("next_cursor")
+    if has_more and not cursor:
+        pagination.fail("field 'pagination.next_cursor' is empty although 'pagination.has_more' is true")
+    return TransactionPage(data=entries, next_cursor=cursor if has_more else None, has_more=has_more)
+
+
+def _request_log(f: _Fields) -> RequestLog:
+    tokens = f.nested("tokens")
+    return RequestLog(
+        created=f.timestamp("created"),
+        status=f.string("status"),
+        origin=f.string("origin"),
+        model=f.string("model"),
+        cost=_amount(f, "cost"),
+        tokens=Tokens(
+            input=tokens.count("input"), output=tokens.count("output"), total=tokens.count("total")
+        ),
+        request_id=f.optional_string("request_id"),
+        inference_id=f.optional_string("inference_id"),
+        client_request_id=f.optional_string("client_request_id"),
+    )
+
+
+def parse_request_log_page(data: Any, *, secret: str | None = None) -> RequestLogPage:
+    """Validate a decoded ``/v2/logs`` page.
+
+    :param data: The decoded JSON body.
+    :param secret: The API key in use, redacted from any value an error quotes.
+    """
+    f = _Fields(LOGS_PATH, data, secret)
+    rows = tuple(_request_log(item) for item in _data_items(f))
+    pagination = f.nested("pagination")
+    return RequestLogPage(
+        data=rows,
+        limit=pagination.count("limit"),
+        offset=pagination.count("offset"),
+        total=pagination.count("total"),
+        has_more=pagination.boolean("has_more"),
+    )
+
+
+def _usage_fields(f: _Fields) -> dict[str, Any]:
+    return {
+        "api_key_prefix": f.optional_string("api_key_prefix"),
+        "start": f.timestamp("start"),
+        "end": f.timestamp("end"),
+        "spend": f.number("spend"),
+        "currency": f.currency("currency"),
+        "requests": f.count("requests"),
+    }
+
+
+def parse_usage(data: Any, *, secret: str | None = None) -> Usage:
+    """Validate a decoded ``/v2/usage`` body.
+
+    :param data: The decoded JSON body.
+    :param secret: The API key in use, redacted from any value an error quotes.
+    """
+    return Usage(**_usage_fields(_Fields(USAGE_PATH, data, secret)))
+
+
+def parse_usage_detail(data: Any, *, secret: str | None = None) -> UsageDetail:
+    """Validate a decoded ``/v2/usage/detail`` body; the models are kept highest spend first.
+
+    :param data: The decoded JSON body.
+    :param secret: The API key in use, redacted from any value an error quotes.
+    """
+    f = _Fields(USAGE_DETAIL_PATH, data, secret)
+    models = []
+    for index, item in enumerate(f.array("models")):
+        m = _Fields(f.endpoint, item, secret, prefix=f"models[{index}].")
+        models.append(
+            ModelUsage(model=m.string("model"), spend=m.number("spend"), requests=m.count("requests"))
+        )
+    return UsageDetail(**_usage_fields(f), models=sort_models(models))
+
+
 @dataclass(frozen=True)
 class Endpoint(Generic[RecordT]):
     """One billing endpoint: its absolute path and the parser of its 200 body.
@@ -348,3 +704,8 @@ class Endpoint(Generic[RecordT]):
 BALANCE = Endpoint(BALANCE_PATH, parse_balance)
 BILLING_DETAIL = Endpoint(BILLING_DETAIL_PATH, parse_billing_detail)
 LEGACY_BALANCE = Endpoint(LEGACY_BALANCE_PATH, parse_legacy_balance)
+
+TRANSACTIONS = Endpoint(TRANSACTIONS_PATH, parse_transaction_page)
+USAGE = Endpoint(USAGE_PATH, parse_usage)
+USAGE_DETAIL = Endpoint(USAGE_DETAIL_PATH, parse_usage_detail)
+LOGS = Endpoint(LOGS_PATH, parse_request_log_page)

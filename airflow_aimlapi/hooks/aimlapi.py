@@ -27,19 +27,39 @@ from airflow_aimlapi._protocol import (
     transport_error,
 )
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiRateLimitError
+from airflow_aimlapi.hooks import _spend as spend
+from airflow_aimlapi.hooks._pacer import Pacer, pacer_for
+from airflow_aimlapi.hooks._query import (
+    check_direction,
+    check_entry_type,
+    check_key_prefix,
+    check_models,
+    check_page_size,
+    check_statuses,
+)
+from airflow_aimlapi.hooks._spend import add_up_usage, ledger_params
 from airflow_aimlapi.records import (
     BALANCE,
     BILLING_DETAIL,
     LEGACY_BALANCE,
+    USAGE,
+    USAGE_DETAIL,
     Balance,
     BillingDetail,
     Endpoint,
     LegacyBalance,
     RecordT,
+    RequestLogPage,
+    TransactionPage,
+    UsageDetail,
 )
+from airflow_aimlapi.windows import check_range, check_window, log_windows, usage_windows, utc_now
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator, Sequence
+    from datetime import datetime
+
+    from airflow_aimlapi.records import RequestLog, Transaction, Usage
 
 
 class AimlApiHook(BaseHook):
@@ -194,6 +214,176 @@ class AimlApiHook(BaseHook):
         )
         return self._get(LEGACY_BALANCE, max_retries)
 
+    #: The wall clock a ``period`` is resolved against (injectable for tests).
+    _utc_now: Callable[[], datetime] = staticmethod(utc_now)
+    #: The ``/v2/logs`` pacer; ``None``: the process-wide one of this key (injectable for tests).
+    _logs_pacer: Pacer | None = None
+
+    def get_usage(
+        self,
+        *,
+        period: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        key_prefix: str | None = None,
+    ) -> Usage:
+        """Return one API key's spend over a window (``GET /v2/usage``).
+
+        Give exactly one of ``period`` or ``start`` and ``end``. A window longer than 92 days (the
+        API's limit) is read as consecutive windows of at most 92 days and added up; a ``period``
+        that long is first resolved to ``[now - period, now)``, ``now`` being the time of the call
+        in UTC. A window of at most 92 days is one request and the API's answer as it is.
+
+        :param period: A window ending now: a positive whole number then ``h`` or ``d`` (``"24h"``).
+        :param start: The window's start: an aware ``datetime`` or ISO-8601 string (naive is UTC).
+        :param end: The window's end (exclusive), same forms; not before ``start``.
+        :param key_prefix: Another key's first 8 characters (a management key's right); ``None``
+            for the spend of the connection's own key.
+        """
+        return self._usage(
+            lambda params: self._get(USAGE, params=params), "get_usage", period, start, end, key_prefix
+        )
+
+    def get_usage_detail(
+        self,
+        *,
+        period: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        key_prefix: str | None = None,
+    ) -> UsageDetail:
+        """Return one API key's spend over a window per model (``GET /v2/usage/detail``).
+
+        As :meth:`get_usage`; windows longer than 92 days are added up model by model. ``models``
+        is ordered highest spend first. ``spend`` is the API's own total (it can differ from the
+        sum of the models by a few nano-dollars).
+
+        :param period: A window ending now: a positive whole number then ``h`` or ``d`` (``"24h"``).
+        :param start: The window's start: an aware ``datetime`` or ISO-8601 string (naive is UTC).
+        :param end: The window's end (exclusive), same forms; not before ``start``.
+        :param key_prefix: Another key's first 8 characters; ``None`` for the connection's own key.
+        """
+        detail = self._usage(
+            lambda params: self._get(USAGE_DETAIL, params=params),
+            "get_usage_detail",
+            period,
+            start,
+            end,
+            key_prefix,
+        )
+        assert isinstance(detail, UsageDetail)
+        return detail
+
+    def _usage(
+        self,
+        fetch: Callable[[list[tuple[str, str]]], Usage],
+        method: str,
+        period: Any,
+        start: Any,
+        end: Any,
+        key_prefix: Any,
+    ) -> Usage:
+        owner = f"{type(self).__name__}.{method}"
+        request = check_window(period, start, end, owner=owner)
+        prefix = check_key_prefix(key_prefix, owner=owner)
+        windows = usage_windows(request, self._utc_now, owner=owner)
+        extra = [("key_prefix", prefix)] if prefix else []
+        return add_up_usage([fetch([*window.params(), *extra]) for window in windows])
+
+    def iter_transactions(
+        self,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        direction: str | None = None,
+        entry_type: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Transaction]:
+        """Iterate over the ledger (``GET /v2/billing/transactions``), newest entry first.
+
+        The arguments are checked when this is called, before any request; the pages are then read
+        one at a time as the iterator is consumed, each ``next_cursor`` passed back exactly as the
+        API sent it. A page that fails with a 5xx or a dropped connection is read again (the
+        hook's retries) from the same cursor, so no entry is repeated or skipped.
+
+        :param start: Entries created at or after this (the API's ``from``): an aware ``datetime``
+            or ISO-8601 string (naive is UTC); ``None`` for no lower bound.
+        :param end: Entries created before this (the API's ``to``), later than ``start``; ``None``
+            for no upper bound.
+        :param direction: ``"TOPUP"`` or ``"CHARGE"``; ``None`` for both.
+        :param entry_type: The API's ``type``: ``"PAYMENT"``, ``"BONUS"``, ``"REFUND"``,
+            ``"ADJUSTMENT"``, ``"MODEL_USAGE"``, ``"CREDITS_EXPIRED"`` or ``"INIT"``; ``None`` for all.
+        :param page_size: Entries per request, 1 to 100.
+        """
+        owner = f"{type(self).__name__}.iter_transactions"
+        start_at, end_at = check_range(start, end, owner=owner)
+        filters = ledger_params(
+            start_at,
+            end_at,
+            check_direction(direction, owner=owner),
+            check_entry_type(entry_type, owner=owner),
+        )
+        size = check_page_size(page_size, owner=owner)
+        return spend.iter_transactions(self._paged_get, filters, size)
+
+    def _paged_get(
+        self, endpoint: Endpoint[TransactionPage], params: Sequence[tuple[str, str]]
+    ) -> TransactionPage:
+        return self._get(endpoint, params=params)
+
+    def iter_request_logs(
+        self,
+        *,
+        period: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        key_prefix: str | None = None,
+        models: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        page_size: int = 100,
+    ) -> Iterator[RequestLog]:
+        """Iterate over the request logs (``GET /v2/logs``), newest row first.
+
+        The arguments are checked when this is called, before any request; pages are then read one
+        at a time. Every request, retries included, goes through a pacer shared by all hooks of this
+        process that use the same key, so the export stays under the API's 200 requests per 60 s;
+        a 429 (the key used elsewhere too) waits a whole window and reads the same offset again, as
+        does a page that failed with a 5xx or a dropped connection.
+
+        Rows are offset-paged, so the window is pinned before the first page: a ``period`` is
+        resolved to ``[now - period, now)`` when this is called (``now`` in UTC, to the
+        millisecond), and rows arriving during the export fall outside it. A row the API records
+        late into the part already read shifts later pages by one; the rows a page repeats from
+        the page before (same ``inference_id``, else ``request_id``, else all fields) are dropped,
+        so no row is yielded twice. A window longer than 92 days is read as 92-day windows,
+        newest first, sharing their boundaries (a row on a boundary is yielded once).
+
+        :param period: A window ending now: a positive whole number then ``h`` or ``d`` (``"24h"``).
+        :param start: The window's start: an aware ``datetime`` or ISO-8601 string (naive is UTC).
+        :param end: The window's end (exclusive), same forms; not before ``start``.
+        :param key_prefix: Another key's first 8 characters; ``None`` for the connection's own key.
+        :param models: Only these models (exact names, at most 50), each sent as its own ``model``
+            parameter; empty for all. A single string is one model.
+        :param statuses: Only these statuses (``"succeeded"``, ``"failed"``), each sent as its own
+            ``status`` parameter; empty for both.
+        :param page_size: Rows per request, 1 to 100.
+        """
+        owner = f"{type(self).__name__}.iter_request_logs"
+        request = check_window(period, start, end, owner=owner)
+        prefix = check_key_prefix(key_prefix, owner=owner)
+        filters = [("key_prefix", prefix)] if prefix else []
+        filters += [("model", model) for model in check_models(models, owner=owner)]
+        filters += [("status", status) for status in check_statuses(statuses, owner=owner)]
+        size = check_page_size(page_size, owner=owner)
+        windows = log_windows(request, self._utc_now, owner=owner)
+        return spend.iter_request_logs(self._paced_get, windows, filters, size)
+
+    def _paced_get(
+        self, endpoint: Endpoint[RequestLogPage], params: Sequence[tuple[str, str]]
+    ) -> RequestLogPage:
+        pacer = self._logs_pacer or pacer_for(self.settings.account_key)
+        return self._get(endpoint, params=params, pacer=pacer)
+
     def test_connection(self) -> tuple[bool, str]:
         """Call ``/v2/billing`` once, without retries, and say whether the connection works.
 
@@ -218,7 +408,11 @@ class AimlApiHook(BaseHook):
         *,
         settings: ApiSettings | None = None,
         session: requests.Session | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        pacer: Pacer | None = None,
     ) -> RecordT:
+        # params: query parameters, sent in order (a repeated name stays repeated). pacer: paces
+        # every attempt, and a 429 then waits for its window (the API sends no Retry-After there).
         settings = settings or self.settings
         session = session or self.session
         override = coerce_retries(max_retries, owner=type(self).__name__)
@@ -226,15 +420,20 @@ class AimlApiHook(BaseHook):
         started = self._clock()
         attempt = 0
         while True:
+            if pacer is not None:
+                pacer.acquire()
             try:
-                return self._get_once(endpoint, settings, session)
+                return self._get_once(endpoint, settings, session, params)
             except AimlApiError as err:
                 if not err.retryable or attempt >= retries:
                     raise
                 retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
-                delay = backoff_delay(
-                    attempt, base=self.retry_backoff, cap=RETRY_BACKOFF_CAP, retry_after=retry_after
-                )
+                if pacer is not None and isinstance(err, AimlApiRateLimitError):
+                    delay = pacer.rate_limited(retry_after)
+                else:
+                    delay = backoff_delay(
+                        attempt, base=self.retry_backoff, cap=RETRY_BACKOFF_CAP, retry_after=retry_after
+                    )
                 spent = self._clock() - started
                 if spent + delay > self.retry_budget:
                     # Sleeping on would hold a worker past the budget: let Airflow's retries, or
@@ -251,11 +450,16 @@ class AimlApiHook(BaseHook):
                 attempt += 1
 
     def _get_once(
-        self, endpoint: Endpoint[RecordT], settings: ApiSettings, session: requests.Session
+        self,
+        endpoint: Endpoint[RecordT],
+        settings: ApiSettings,
+        session: requests.Session,
+        params: Sequence[tuple[str, str]] | None = None,
     ) -> RecordT:
         try:
             response = session.get(
                 settings.url(endpoint.path),
+                params=params,
                 timeout=(settings.connect_timeout, settings.read_timeout),
             )
         except requests.Timeout as err:

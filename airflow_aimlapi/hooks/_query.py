@@ -1,0 +1,147 @@
+"""Checks of the spend endpoints' filter arguments, done before any request.
+
+Each check returns the value as it will be sent, or raises an
+:class:`~airflow_aimlapi.exceptions.AimlApiConfigError` that names the parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from airflow_aimlapi._paths import (
+    DIRECTIONS,
+    ENTRY_TYPES,
+    LOG_STATUSES,
+    MAX_LOG_MODELS,
+    MAX_PAGE_SIZE,
+    MIN_PAGE_SIZE,
+)
+from airflow_aimlapi.exceptions import AimlApiConfigError
+
+#: A key prefix is the key's first characters: this many.
+KEY_PREFIX_LENGTH = 8
+#: How many characters of a bad argument an error quotes.
+_QUOTE = 60
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
+
+
+def check_choice(value: Any, allowed: tuple[str, ...], *, owner: str, param: str) -> str | None:
+    """Check an optional value against the values the API documents (exact, case-sensitive).
+
+    :param value: The value, or ``None`` (or ``""``, as a template renders nothing) for no filter.
+    :param allowed: The documented values.
+    :param owner: Who holds the parameter, named in the error.
+    :param param: The parameter's name, named in the error.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value not in allowed:
+        raise AimlApiConfigError(f"{owner}: {param} must be one of {', '.join(allowed)}; got {_show(value)}.")
+    return value
+
+
+def check_direction(value: Any, *, owner: str) -> str | None:
+    """Check the ledger's ``direction`` filter (``TOPUP`` or ``CHARGE``).
+
+    :param value: The value, or ``None``.
+    :param owner: Who holds the parameter, named in the error.
+    """
+    return check_choice(value, DIRECTIONS, owner=owner, param="direction")
+
+
+def check_entry_type(value: Any, *, owner: str) -> str | None:
+    """Check the ledger's ``type`` filter, passed as ``entry_type``.
+
+    :param value: The value, or ``None``.
+    :param owner: Who holds the parameter, named in the error.
+    """
+    return check_choice(value, ENTRY_TYPES, owner=owner, param="entry_type")
+
+
+def _values(value: Any, *, owner: str, param: str) -> tuple[str, ...]:
+    # One string is one value: iterating it would send one character per parameter.
+    items: Iterable[Any] = (value,) if isinstance(value, str) else value
+    if value is None:
+        return ()
+    try:
+        values = tuple(items)
+    except TypeError:
+        raise AimlApiConfigError(
+            f"{owner}: {param} must be a list of strings, got {type(value).__name__}."
+        ) from None
+    for item in values:
+        if not isinstance(item, str) or not item:
+            raise AimlApiConfigError(f"{owner}: {param} must hold non-empty strings, got {_show(item)}.")
+    return values
+
+
+def check_statuses(value: Any, *, owner: str) -> tuple[str, ...]:
+    """Check the logs' ``status`` filter: each one ``succeeded`` or ``failed`` (sent repeated).
+
+    A comma is not a separator for the API (``"succeeded,failed"`` is a 400), so it is refused here.
+
+    :param value: A list of statuses (a single string is one status); empty for no filter.
+    :param owner: Who holds the parameter, named in the error.
+    """
+    statuses = _values(value, owner=owner, param="statuses")
+    for status in statuses:
+        check_choice(status, LOG_STATUSES, owner=owner, param="statuses")
+    return statuses
+
+
+def check_models(value: Any, *, owner: str) -> tuple[str, ...]:
+    """Check the logs' ``model`` filter: at most 50 exact names (sent repeated).
+
+    A comma is part of a name for the API (``"a,b"`` is one model), so nothing is split.
+
+    :param value: A list of models (a single string is one model); empty for no filter.
+    :param owner: Who holds the parameter, named in the error.
+    """
+    models = _values(value, owner=owner, param="models")
+    if len(models) > MAX_LOG_MODELS:
+        raise AimlApiConfigError(
+            f"{owner}: models has {len(models)} entries; the API takes at most {MAX_LOG_MODELS}."
+        )
+    return models
+
+
+def check_page_size(value: Any, *, owner: str) -> int:
+    """Check a page size: a whole number from 1 to 100.
+
+    :param value: The page size.
+    :param owner: Who holds the parameter, named in the error.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_PAGE_SIZE <= value <= MAX_PAGE_SIZE:
+        raise AimlApiConfigError(
+            f"{owner}: page_size must be a whole number from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, "
+            f"got {_show(value)}."
+        )
+    return value
+
+
+def check_key_prefix(value: Any, *, owner: str) -> str | None:
+    """Check a ``key_prefix``: the first 8 characters of a key, printable ASCII.
+
+    The value is never quoted in the error: a whole key pasted here must not reach a log.
+
+    :param value: The prefix, or ``None`` (or ``""``) for the authenticating key's own spend.
+    :param owner: Who holds the parameter, named in the error.
+    """
+    if value is None or value == "":
+        return None
+    if (
+        not isinstance(value, str)
+        or len(value) != KEY_PREFIX_LENGTH
+        or not all(c.isascii() and c.isprintable() and not c.isspace() for c in value)
+    ):
+        described = f"{len(value)} characters" if isinstance(value, str) else type(value).__name__
+        raise AimlApiConfigError(
+            f"{owner}: key_prefix must be the first {KEY_PREFIX_LENGTH} characters of an API key "
+            f"(printable ASCII, no spaces); got {described} (not shown, in case it is a key)."
+        )
+    return value

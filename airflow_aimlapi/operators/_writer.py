@@ -1,0 +1,213 @@
+"""Export files: rows written to a temporary sibling, then moved into place whole.
+
+A reader of the destination sees the previous file or the new one, never a half-written one: the
+rows go to ``.<name>.<random>.tmp`` beside it, which is deleted if anything fails, and is moved
+onto the destination only once the last row is written (on a local disk a rename, which replaces
+the old file at once; on an object store a copy, which appears whole). Rerunning an interval
+therefore replaces its file. A worker killed outright can leave a ``.tmp`` sibling behind; it is
+never the destination's name.
+
+Rows are the records' ``to_dict()`` output: JSON Lines as they are, CSV flattened (``amount`` becomes
+``amount_usd`` and ``amount_credits``) in the record's field order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import typing
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from airflow_aimlapi.exceptions import AimlApiConfigError, scrub
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from airflow.sdk import ObjectStoragePath
+
+#: The export file formats, the first the default.
+FILE_FORMATS = ("jsonl", "csv")
+
+
+def check_file_format(value: Any, *, owner: str) -> str:
+    """Return ``value`` if it is a known file format, else raise naming ``file_format``.
+
+    :param value: The ``file_format`` argument.
+    :param owner: Who holds the parameter, named in the error.
+    """
+    if not isinstance(value, str) or value.lower() not in FILE_FORMATS:
+        raise AimlApiConfigError(
+            f"{owner}: file_format must be one of {', '.join(map(repr, FILE_FORMATS))}, got {value!r}."
+        )
+    return value.lower()
+
+
+def csv_columns(record_type: type[Any]) -> tuple[str, ...]:
+    """Return the CSV columns of a record type: its fields in order, nested records flattened.
+
+    :param record_type: A record dataclass from :mod:`airflow_aimlapi.records`.
+    """
+    hints = typing.get_type_hints(record_type)
+    columns: list[str] = []
+    for field in dataclasses.fields(record_type):
+        nested = _dataclass_in(hints[field.name])
+        if nested is None:
+            columns.append(field.name)
+        else:
+            columns.extend(f"{field.name}_{sub}" for sub in csv_columns(nested))
+    return tuple(columns)
+
+
+def _dataclass_in(hint: Any) -> type[Any] | None:
+    candidates = typing.get_args(hint) or (hint,)
+    for candidate in candidates:
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested objects into ``outer_inner`` keys, as the CSV columns are named.
+
+    :param row: A record's ``to_dict()``.
+    :param prefix: The key prefix of a nested object.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}_"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def resolve_destination(value: Any, *, owner: str) -> ObjectStoragePath:
+    """Turn the ``destination`` argument into an ``ObjectStoragePath`` that names a file.
+
+    :param value: An ``ObjectStoragePath`` or a URL string (``file:///...``, ``s3://...``).
+    :param owner: Who holds the parameter, named in the error.
+    """
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    if isinstance(value, ObjectStoragePath):
+        path = value
+    elif isinstance(value, str) and value.strip():
+        if "://" not in value:
+            raise AimlApiConfigError(
+                f"{owner}: destination must be a URL such as 'file:///data/ledger.jsonl' or "
+                f"'s3://bucket/ledger.jsonl', got {scrub(value)!r}."
+            )
+        try:
+            path = ObjectStoragePath(value)
+        except Exception as err:  # fsspec raises ValueError, ImportError... for unknown schemes
+            raise AimlApiConfigError(
+                f"{owner}: destination {scrub(value)!r} cannot be opened: {scrub(err)}"
+            ) from None
+    else:
+        raise AimlApiConfigError(
+            f"{owner}: destination must be an ObjectStoragePath or a URL string, got {value!r}."
+        )
+    if not path.name:
+        raise AimlApiConfigError(f"{owner}: destination {shown(path)!r} names no file.")
+    return path
+
+
+def shown(path: ObjectStoragePath) -> str:
+    """Return the path as logs and XCom show it (any credentials in it redacted).
+
+    :param path: The path.
+    """
+    return scrub(str(path), limit=None)
+
+
+class ExportFile:
+    """Write rows to ``target`` atomically; use as a context manager.
+
+    Entering creates the parent folder if needed and opens the temporary sibling, so a
+    destination that cannot be written fails before the first API request. Leaving without an
+    error moves the file into place; leaving with one deletes it and leaves ``target`` as it was.
+
+    :param target: The destination file.
+    :param file_format: ``"jsonl"`` or ``"csv"``.
+    :param columns: The CSV columns (see :func:`csv_columns`); unused for JSON Lines.
+    :param owner: Who writes, named in errors.
+    """
+
+    def __init__(
+        self, target: ObjectStoragePath, *, file_format: str, columns: tuple[str, ...], owner: str
+    ) -> None:
+        self.target = target
+        self.file_format = file_format
+        self.columns = columns
+        self.owner = owner
+        self.rows = 0
+        self._temp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+        self._file: IO[str] | None = None
+        self._csv: Any = None
+
+    def __enter__(self) -> ExportFile:
+        try:
+            if self.target.is_dir():
+                raise IsADirectoryError("it is a folder")
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self._temp.open("w", encoding="utf-8", newline="")  # type: ignore[no-untyped-call]
+        except Exception as err:
+            self._discard()
+            raise AimlApiConfigError(
+                f"{self.owner}: destination {shown(self.target)!r} cannot be written: {scrub(err)}"
+            ) from None
+        if self.file_format == "csv":
+            self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
+            self._csv.writeheader()
+        return self
+
+    def write_all(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Write every row (``to_dict()`` output), one at a time.
+
+        :param rows: The rows, typically a generator over the API's pages.
+        """
+        assert self._file is not None, "use ExportFile as a context manager"
+        if self._csv is not None:
+            for row in rows:
+                self._csv.writerow(flatten(row))
+                self.rows += 1
+            return
+        write, dumps = self._file.write, json.dumps
+        for row in rows:
+            write(dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self.rows += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        assert self._file is not None
+        try:
+            self._file.close()
+            # fs.mv rather than ObjectStoragePath.move: the latter reports the temporary file as a
+            # lineage input.
+            self._temp.fs.mv(self._temp.path, self.target.path)
+        except Exception as err:
+            self._discard()
+            raise AimlApiConfigError(
+                f"{self.owner}: could not move the export into place at {shown(self.target)!r}: {scrub(err)}"
+            ) from None
+
+    def _discard(self) -> None:
+        if self._file is not None:
+            # The write already failed; the file is deleted below anyway.
+            with contextlib.suppress(Exception):
+                self._file.close()
+        # Nothing more to do if this fails: the name is never the destination's.
+        with contextlib.suppress(Exception):
+            if self._temp.exists():
+                self._temp.unlink()

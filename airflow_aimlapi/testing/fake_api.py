@@ -8,17 +8,30 @@ and body, a dropped connection, a slow answer).
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from airflow_aimlapi._paths import BALANCE_PATH, BILLING_DETAIL_PATH, CREDITS_PER_USD, LEGACY_BALANCE_PATH
+from airflow_aimlapi._paths import (
+    BALANCE_PATH,
+    BILLING_DETAIL_PATH,
+    CREDITS_PER_USD,
+    LEGACY_BALANCE_PATH,
+    LOGS_RATE_LIMIT,
+    LOGS_RATE_WINDOW,
+)
+from airflow_aimlapi.testing import _control, _spend
+from airflow_aimlapi.testing._account import Account, ApiKey, nanos_to_usd, to_ms, usd_to_nanos
+from airflow_aimlapi.testing._account_api import SPEND_PATHS, AccountMixin, make_clock
 
 
 def documented_body(name: str) -> dict[str, Any]:
@@ -43,6 +56,8 @@ class RecordedRequest:
     :param body_length: Bytes of request body sent (the API's GETs take none).
     :param at: ``time.monotonic()`` when it arrived.
     :param client_port: The client's TCP port: one per connection, so keep-alive can be checked.
+    :param query: The raw query string (``""`` when none), as sent: repeated parameters and cursors
+        can be checked byte for byte.
     """
 
     method: str
@@ -51,6 +66,7 @@ class RecordedRequest:
     body_length: int
     at: float
     client_port: int
+    query: str = ""
 
 
 @dataclass
@@ -66,7 +82,6 @@ class _Failure:
 
 @dataclass
 class _State:
-    balance: float
     rise_per_second: float = 0.0
     rise_until: float | None = None
     rise_since: float = field(default_factory=time.monotonic)
@@ -75,12 +90,28 @@ class _State:
     requests: list[RecordedRequest] = field(default_factory=list)
 
 
-class FakeAimlApi:
+class FakeAimlApi(AccountMixin):
     """A fake AIML API on ``127.0.0.1`` and a free port, in a background thread.
 
-    A fake in another process (``python -m airflow_aimlapi.testing``) is driven over HTTP:
-    ``GET /_fake/stats``, ``POST /_fake/balance`` with ``{"set": 5}`` or ``{"top_up": 50}``, and
-    ``POST /_fake/reset-requests``.
+    It serves the three billing endpoints and the four spend endpoints (``/v2/billing/transactions``,
+    ``/v2/usage``, ``/v2/usage/detail``, ``/v2/logs``) from one account whose balance, ledger,
+    usage and logs always agree: the opening balance is an ``INIT`` entry; :meth:`charge` adds a
+    log row and, when billed, a ``CHARGE``/``MODEL_USAGE`` entry; :meth:`top_up` a
+    ``TOPUP``/``PAYMENT`` entry; :meth:`set_balance` one ``ADJUSTMENT`` entry for the difference;
+    a :meth:`rise` is folded in as ``TOPUP``/``ADJUSTMENT`` entries whenever the account changes
+    or the ledger is read. It enforces the documented rules (windows, 92 days, ``limit``, opaque
+    cursors, key prefixes, ``status`` values, 200 ``/v2/logs`` requests per key per 60 s) with the
+    documented error statuses. Python control: :meth:`add_key`, :meth:`charge`, :meth:`top_up`,
+    :meth:`generate_history`, :meth:`set_logs_rate_limit`, :meth:`transactions`,
+    :meth:`request_logs`, :meth:`account_summary`.
+
+    A fake in another process (``python -m airflow_aimlapi.testing``) is driven over HTTP under
+    ``/_fake/`` (not recorded as requests; errors are 400 with a ``message``):
+    ``GET stats``, ``GET account``, ``POST balance`` with ``{"set": 5}`` or ``{"top_up": 50}``,
+    ``POST reset-requests``, ``POST charge`` (the arguments of :meth:`charge` as JSON),
+    ``POST history`` (those of :meth:`generate_history`), ``POST keys`` ``{"key": ..., "management":
+    false}``, ``POST logs-rate-limit`` ``{"limit": 200, "window": 60}``, and ``GET transactions``
+    / ``GET logs?key=...`` (everything, newest first).
 
     Use it as a context manager (or call :meth:`start` and :meth:`stop`)::
 
@@ -95,6 +126,14 @@ class FakeAimlApi:
     :param email: ``email`` of ``/v2/billing/detail``.
     :param autotopup_settings: ``autotopup_settings`` of ``/v2/billing/detail``.
     :param port: Port to listen on; 0 picks a free one.
+    :param keys: More regular keys of the same account.
+    :param management_keys: Management keys of the account.
+    :param clock: Returns the time (aware ``datetime``) that stamps entries and ends ``period``
+        windows; the real UTC clock by default. Pass one to make tests deterministic.
+    :param rate_clock: Returns seconds for the ``/v2/logs`` rate limit; ``time.monotonic`` by default.
+    :param logs_rate_limit: ``/v2/logs`` requests answered per key per ``logs_rate_window``.
+    :param logs_rate_window: The rate limit's sliding window, in seconds.
+    :param seed: Seeds the ids the fake makes up.
     """
 
     def __init__(
@@ -106,6 +145,13 @@ class FakeAimlApi:
         email: str = "user@example.com",
         autotopup_settings: dict[str, Any] | None = None,
         port: int = 0,
+        keys: Iterable[str] = (),
+        management_keys: Iterable[str] = (),
+        clock: Callable[[], datetime] | None = None,
+        rate_clock: Callable[[], float] | None = None,
+        logs_rate_limit: int = LOGS_RATE_LIMIT,
+        logs_rate_window: float = LOGS_RATE_WINDOW,
+        seed: int = 0,
     ) -> None:
         self.api_key = api_key
         self.user_id = user_id
@@ -117,8 +163,22 @@ class FakeAimlApi:
             "currency": "USD",
         }
         self._port = port
-        self._lock = threading.Lock()
-        self._state = _State(balance=balance)
+        self._account = Account(make_clock(clock), seed)
+        self._lock = self._account.lock  # one lock: the balance and the ledger change together
+        self._state = _State()
+        self._cursors = _spend.Cursors(secrets.token_bytes(16))
+        self._logs = _spend.LogsQueries(self._account)
+        self._logs_rate = _spend.RateLimit(logs_rate_limit, logs_rate_window, rate_clock or time.monotonic)
+        self._account.add_key(api_key)
+        for key in keys:
+            self._account.add_key(key)
+        for key in management_keys:
+            self._account.add_key(key, management=True)
+        opening = usd_to_nanos(balance)
+        if opening > 0:
+            self._account.move("TOPUP", "INIT", opening)
+        elif opening < 0:
+            self._account.move("CHARGE", "ADJUSTMENT", -opening)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -192,25 +252,32 @@ class FakeAimlApi:
             return self._balance_now()
 
     def set_balance(self, balance: float) -> None:
-        """Set the balance and stop any rise.
+        """Set the balance and stop any rise; the ledger gets one ``ADJUSTMENT`` for the difference.
 
         :param balance: The new balance in USD.
         """
         with self._lock:
-            self._state.balance = balance
+            self._account.adjust_to(usd_to_nanos(balance))
             self._state.rise_per_second = 0.0
             self._state.pending_rise = None
             self._state.rise_since = time.monotonic()
 
-    def top_up(self, amount: float) -> float:
-        """Add ``amount`` USD to the balance at once; returns the new balance.
+    def top_up(self, amount: float, *, at: datetime | str | None = None) -> float:
+        """Add ``amount`` USD to the balance at once (a ``TOPUP``/``PAYMENT`` entry); returns the balance.
 
-        :param amount: USD to add.
+        :param amount: USD to add (a negative amount is a ``CHARGE``/``ADJUSTMENT``).
+        :param at: When (aware ``datetime`` or ISO-8601); ``None``: the clock's now.
         """
         with self._lock:
             self._settle()
-            self._state.balance += amount
-            return self._state.balance
+            nanos = usd_to_nanos(amount)
+            at_ms = None if at is None else to_ms(at)
+            if nanos > 0:
+                reference = "pi_" + self._account.make_id(24)
+                self._account.move("TOPUP", "PAYMENT", nanos, at_ms=at_ms, reference_id=reference)
+            elif nanos < 0:
+                self._account.move("CHARGE", "ADJUSTMENT", -nanos, at_ms=at_ms)
+            return nanos_to_usd(self._account.balance_nanos)
 
     def rise(self, per_second: float, until: float | None = None, *, after_requests: int = 0) -> None:
         """Let the balance climb steadily, as if someone were topping it up.
@@ -240,16 +307,23 @@ class FakeAimlApi:
                 self._state.pending_rise = (left - 1, per_second)
 
     def _settle(self) -> None:
-        # Fold the rise so far into the balance and restart its clock (caller holds the lock).
-        self._state.balance = self._balance_now()
-        self._state.rise_since = time.monotonic()
+        # Fold the rise so far into the ledger (one ADJUSTMENT) and restart its clock.
+        with self._lock:
+            self._account.adjust_to(self._balance_nanos_now())
+            self._state.rise_since = time.monotonic()
+
+    def _balance_nanos_now(self) -> int:
+        s = self._state
+        base = self._account.balance_nanos
+        if not s.rise_per_second:
+            return base
+        value = base + round(s.rise_per_second * (time.monotonic() - s.rise_since) * 1e9)
+        if s.rise_until is not None and s.rise_per_second > 0:
+            value = min(value, max(usd_to_nanos(s.rise_until), base))
+        return value
 
     def _balance_now(self) -> float:
-        s = self._state
-        value = s.balance + s.rise_per_second * (time.monotonic() - s.rise_since)
-        if s.rise_until is not None and s.rise_per_second > 0:
-            value = min(value, max(s.rise_until, s.balance))
-        return round(value, 6)
+        return nanos_to_usd(self._balance_nanos_now())
 
     # -- failures ----------------------------------------------------------------------------
 
@@ -336,7 +410,12 @@ class FakeAimlApi:
         with self._lock:
             self._state.requests.append(request)
 
-    def _answer(self, path: str) -> tuple[int, dict[str, Any]]:
+    def _answer(self, path: str, caller: ApiKey, query: str) -> tuple[int, dict[str, Any]]:
+        if path in SPEND_PATHS:
+            status, answer = self._answer_spend(path, caller, parse_qs(query, keep_blank_values=True))
+            if status != 200:
+                return status, _error_body(status, path, answer.get("message", ""), specific=True)
+            return status, answer
         balance = self.balance
         if path == BALANCE_PATH:
             return 200, {"current_balance": balance, "currency": "USD"}
@@ -363,7 +442,9 @@ class FakeAimlApi:
         return 404, _error_body(404, path, f"Cannot GET {path}")
 
 
-def _error_body(status: int, path: str, message: str) -> dict[str, Any]:
+def _error_body(status: int, path: str, message: str, *, specific: bool = False) -> dict[str, Any]:
+    # specific: the message is the reason for this very answer (a 403 about key prefixes must not
+    # read "out of credits"); otherwise 401/403/429 get the documented example's wording.
     if status == 401:
         body = documented_body("error-401-problem")
         body["instance"] = path
@@ -373,13 +454,14 @@ def _error_body(status: int, path: str, message: str) -> dict[str, Any]:
         body = documented_body("error-429")
     else:
         body = {"message": message, "statusCode": status}
+    if specific and message and status != 401:
+        body["message"] = message
     body.update(path=path, requestId=str(uuid.uuid4()), timestamp=datetime.now(UTC).isoformat())
     return body
 
 
-#: Control endpoints of the fake itself: GET stats, POST balance {"set": x} or {"top_up": x},
-#: POST reset-requests. Not part of the AIML API.
-CONTROL_PREFIX = "/_fake/"
+#: Control endpoints of the fake itself (see FakeAimlApi's docstring). Not part of the AIML API.
+CONTROL_PREFIX = _control.CONTROL_PREFIX
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -402,13 +484,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        path = self.path.split("?", 1)[0]
+        parts = urlsplit(self.path)
+        path = parts.path
         if path.startswith(CONTROL_PREFIX):
-            self._control(path, body)
+            status, answer = _control.handle(self.api, self.command, path, parts.query, body)
+            self._send(status, json.dumps(answer))
             return
-        authorized = self.headers.get("Authorization") == f"Bearer {self.api.api_key}"
+        caller = _caller(self.api, self.headers.get("Authorization"))
+        authorized = caller is not None
         self.api._record(
-            RecordedRequest(self.command, path, authorized, length, time.monotonic(), self.client_address[1])
+            RecordedRequest(
+                self.command, path, authorized, length, time.monotonic(), self.client_address[1], parts.query
+            )
         )
 
         failure = self.api._take_failure(path)
@@ -422,30 +509,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.command != "GET":
             self._send(405, json.dumps(_error_body(405, path, "Method not allowed")))
-        elif not authorized:
+        elif caller is None:
             self._send(401, json.dumps(_error_body(401, path, "Unauthorized")))
         else:
-            status, answer = self.api._answer(path)
+            status, answer = self.api._answer(path, caller, parts.query)
             self._send(status, json.dumps(answer))
             if path in (BALANCE_PATH, LEGACY_BALANCE_PATH, BILLING_DETAIL_PATH):
                 self.api._count_balance_request()
-
-    def _control(self, path: str, body: bytes) -> None:
-        # For a fake running in another process (the CLI, benchmarks): not part of the API and
-        # not recorded as a request.
-        api = self.api
-        if self.command == "POST" and path == f"{CONTROL_PREFIX}balance":
-            change = json.loads(body or b"{}")
-            if "set" in change:
-                api.set_balance(float(change["set"]))
-            if "top_up" in change:
-                api.top_up(float(change["top_up"]))
-        elif self.command == "POST" and path == f"{CONTROL_PREFIX}reset-requests":
-            api.reset_requests()
-        elif not (self.command == "GET" and path == f"{CONTROL_PREFIX}stats"):
-            self._send(404, json.dumps({"message": f"unknown control {self.command} {path}"}))
-            return
-        self._send(200, json.dumps({"balance": api.balance, "requests": api.request_count()}))
 
     def _send(
         self,
@@ -462,3 +532,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def _caller(api: FakeAimlApi, authorization: str | None) -> ApiKey | None:
+    # The account's key named by "Authorization: Bearer <key>", or None.
+    if authorization is None or not authorization.startswith("Bearer "):
+        return None
+    return api._account.keys.get(authorization[len("Bearer ") :])

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_aimlapi._protocol import coerce_timeout
+from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
 from airflow_aimlapi.links import AimlApiBillingLink
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class AimlApiBillingOperator(BaseOperator):
         self.aimlapi_conn_id = aimlapi_conn_id
         owner = f"{type(self).__name__} '{self.task_id}'"
         self.timeout = coerce_timeout(timeout, owner=owner, param="timeout")
-        self.max_retries = max_retries
+        self.max_retries = coerce_retries(max_retries, owner=owner)
 
     @cached_property
     def hook(self) -> AimlApiHook:
@@ -59,7 +59,13 @@ class AimlApiBillingOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch the billing detail and return it (pushed to XCom as ``return_value``)."""
-        detail = self.hook.get_billing_detail()
+        try:
+            detail = self.hook.get_billing_detail()
+        finally:
+            # Success or failure, the session's pooled sockets are closed with the task.
+            hook: AimlApiHook | None = self.__dict__.pop("hook", None)
+            if hook is not None:
+                hook.close()
         topup = detail.autotopup_settings
         self.log.info(
             "AIML API balance: %s %s; auto top-up %s (threshold %s, amount %s).",

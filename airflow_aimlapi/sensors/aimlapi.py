@@ -22,8 +22,9 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_aimlapi._protocol import coerce_min_balance, coerce_timeout
+from airflow_aimlapi._protocol import coerce_min_balance, coerce_retries, coerce_timeout
 from airflow_aimlapi.exceptions import (
+    AimlApiConfigError,
     AimlApiError,
     AimlApiInsufficientCreditsError,
     AimlApiRateLimitError,
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
 #: What opens a Jinja expression, statement or comment by default; a string holding none of them
 #: is a literal, checked when the DAG is parsed.
 _JINJA_MARKERS = ("{{", "{%", "{#")
+#: The longest ``poke_interval`` or ``timeout`` accepted, in seconds (a year): longer is a typo,
+#: and overflows the dates Airflow computes from them.
+MAX_SENSOR_SECONDS = 366 * 24 * 3600.0
 
 
 class AimlApiBalanceSensor(BaseSensorOperator):
@@ -95,12 +99,18 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         max_retries: int | None = None,
         **kwargs: Any,
     ) -> None:
+        owner = f"{type(self).__name__} '{kwargs.get('task_id')}'"
+        # Airflow refuses negatives but lets NaN, infinity, huge numbers and booleans through, to
+        # fail later in timedelta() or datetime arithmetic: checked here, naming the parameter.
+        for name in ("poke_interval", "timeout"):
+            if name in kwargs:
+                _sensor_seconds(kwargs[name], owner=owner, param=name)
         super().__init__(**kwargs)
         # Literals are checked now; a template string, or an XComArg or other value Airflow
         # resolves at run time, once rendered.
         if isinstance(min_balance, (int, float, str)) and not self._is_template(min_balance):
             coerce_min_balance(min_balance, owner=self._owner)
-        if max_retries is not None:
+        if coerce_retries(max_retries, owner=self._owner) is not None:
             warnings.warn(
                 f"{self._owner}: max_retries is ignored: each check makes one API call and the "
                 "next check (after poke_interval or Retry-After) is the retry.",
@@ -167,8 +177,20 @@ class AimlApiBalanceSensor(BaseSensorOperator):
             current = resched.reschedule_date  # type: ignore[attr-defined]
             if self._retry_after is None or current >= later:
                 raise
-            self.log.info("Next check in %.0f s, as the API asked (Retry-After).", wait)
+            self.log.info(
+                "Next check in %.0f s, as the API asked (Retry-After; connection '%s').",
+                wait,
+                self.aimlapi_conn_id,
+            )
             raise _reschedule_exception_type()(later) from None
+        finally:
+            # Whatever the outcome (done, failed, rescheduled, deferred), the session's sockets go.
+            self._close_hook()
+
+    def _close_hook(self) -> None:
+        hook: AimlApiHook | None = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check the balance once; return done (with the balance as XCom) once it is ``>= min_balance``.
@@ -178,39 +200,63 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         min_balance = self.required_balance
         if not self.deferrable and time.monotonic() < self._next_call_at:
             self.log.info(
-                "Rate limited: next API call in %.0f s (Retry-After).", self._next_call_at - time.monotonic()
+                "Rate limited (connection '%s'): no API call yet; next check in %s.",
+                self.aimlapi_conn_id,
+                self._next_check(None),
             )
             return False
         self._retry_after = None
         try:
             balance = self.hook.get_balance(max_retries=0)
         except AimlApiInsufficientCreditsError as err:
-            self.log.info("%s Waiting for a top-up to %s USD.", err, min_balance)
+            self.log.info(
+                "%s Waiting for a top-up to %s USD; next check in %s.",
+                err,
+                min_balance,
+                self._next_check(None),
+            )
             return self._not_yet(min_balance)
         except AimlApiError as err:
             if not err.retryable:
                 return self._failed_check(err, min_balance)
             retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
-            self.log.warning("%s Still waiting; the balance is checked again later.", err)
+            self.log.warning("%s Still waiting; next check in %s.", err, self._next_check(retry_after))
             return self._not_yet(min_balance, retry_after)
         except Exception as err:
             return self._failed_check(err, min_balance)
         if balance.is_at_least(min_balance):
             self.log.info(
-                "AIML API balance %s %s >= %s: done.", balance.current_balance, balance.currency, min_balance
+                "AIML API balance %s %s >= %s (connection '%s'): done.",
+                balance.current_balance,
+                balance.currency,
+                min_balance,
+                self.aimlapi_conn_id,
             )
             return PokeReturnValue(is_done=True, xcom_value=balance.to_dict())
         self.log.info(
-            "AIML API balance %s %s < %s: waiting.", balance.current_balance, balance.currency, min_balance
+            "AIML API balance %s %s < %s (connection '%s'): waiting; next check in %s.",
+            balance.current_balance,
+            balance.currency,
+            min_balance,
+            self.aimlapi_conn_id,
+            self._next_check(None),
         )
         return self._not_yet(min_balance)
+
+    def _next_check(self, retry_after: float | None) -> str:
+        """Say when the next check comes, for a log line: ``"60 s"``, or a lower bound with backoff."""
+        wait = f"{self._wait_after(retry_after):.0f} s"
+        # Airflow's exponential backoff (poke and reschedule mode) lengthens the interval itself.
+        if self.exponential_backoff and not self.deferrable:
+            return f"at least {wait} (exponential backoff)"
+        return wait
 
     def _failed_check(self, err: Exception, min_balance: float) -> bool:
         # Poke and reschedule mode: Airflow's loop applies silent_fail. A deferrable sensor
         # applies it here, deferring instead of poking on in the worker.
         if not (self.deferrable and self._silenced(err)):
             raise err
-        self.log.error("%s Ignored (silent_fail); the balance is checked again later.", err)
+        self.log.error("%s Ignored (silent_fail); next check in %s.", err, self._next_check(None))
         return self._not_yet(min_balance)
 
     def _silenced(self, err: BaseException) -> bool:
@@ -317,6 +363,19 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         self.log.error("%s Ignored (silent_fail); the balance is checked again later.", err)
         self._defer(self.required_balance, first_check_delay=self.poke_interval)
         raise AssertionError("unreachable: defer() raises")
+
+
+def _sensor_seconds(value: Any, *, owner: str, param: str) -> None:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0 <= seconds <= MAX_SENSOR_SECONDS  # also refuses NaN
+    ):
+        raise AimlApiConfigError(
+            f"{owner}: {param} must be a number of seconds (or a timedelta) from 0 to "
+            f"{MAX_SENSOR_SECONDS:g}, got {value!r}."
+        )
 
 
 #: What silent_fail never hides, in Airflow's poke loop as here.

@@ -23,6 +23,7 @@ from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_aimlapi._protocol import (
     ApiSettings,
+    amask_key,
     coerce_min_balance,
     coerce_poll_interval,
     coerce_timeout,
@@ -90,7 +91,10 @@ async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSett
 
     conn = await get_async_connection(conn_id)
     extra = await get_async_extra_dejson(conn)
-    return settings_from_connection(conn_id, conn, extra, timeout=request_timeout)
+    settings = settings_from_connection(conn_id, conn, extra, timeout=request_timeout)
+    # The masking rule of the hook, in the triggerer: the key in the form sent.
+    await amask_key(settings)
+    return settings
 
 
 class _LogCadence:

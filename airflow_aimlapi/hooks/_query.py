@@ -64,10 +64,10 @@ def check_entry_type(value: Any, *, owner: str) -> str | None:
 
 
 def _values(value: Any, *, owner: str, param: str) -> tuple[str, ...]:
-    # One string is one value: iterating it would send one character per parameter.
-    items: Iterable[Any] = (value,) if isinstance(value, str) else value
     if value is None:
         return ()
+    # One string is one value: iterating it would send one character per parameter.
+    items: Iterable[Any] = (value,) if isinstance(value, str) else value
     try:
         values = tuple(items)
     except TypeError:

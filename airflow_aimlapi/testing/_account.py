@@ -300,8 +300,9 @@ class Account:
             bisect.insort(self.ledger, entry)
             self.balance_nanos += nanos if direction == "TOPUP" else -nanos
             self.version += 1
-            if entry_type == "INIT":
+            if entry_type == "INIT" and self._init is None:
                 self._init = entry
+            self._keep_opening_first()
             return entry
 
     def adjust_to(self, target_nanos: int, entry_type: str = "ADJUSTMENT") -> LedgerEntry | None:
@@ -382,8 +383,7 @@ class Account:
     def add_history(self, entries: Iterable[LedgerEntry], rows: Iterable[LogRow]) -> None:
         """Merge generated entries and rows (their ``seq`` from :meth:`next_seq`) into the account.
 
-        The balance changes by their net amount. The opening (``INIT``) entry moves back to just
-        before the earliest entry when history reaches past it: an account opens before it is used.
+        The balance changes by their net amount.
 
         :param entries: Ledger entries.
         :param rows: Log rows; their keys must be the account's.
@@ -398,14 +398,19 @@ class Account:
             self.ledger.sort()
             for prefix_rows in self.logs.values():
                 prefix_rows.sort()
-            opening = self._init
-            if opening is not None and self.ledger and self.ledger[0] is not opening:
-                earliest = self.ledger[0].at_ms
-                if earliest <= opening.at_ms:
-                    self.ledger.remove(opening)
-                    self._init = LedgerEntry(earliest - 1, 0, *_tail(opening))
-                    self.ledger.insert(0, self._init)
+            self._keep_opening_first()
             self.version += 1
+
+    def _keep_opening_first(self) -> None:
+        # The opening (INIT) entry stays the oldest: an account opens before it is used, so an
+        # entry dated earlier (at=..., a generated history) moves it back to 1 ms before that.
+        opening = self._init
+        if opening is None or not self.ledger or self.ledger[0] == opening:
+            return
+        earliest = self.ledger[0].at_ms
+        self.ledger.remove(opening)
+        self._init = opening._replace(at_ms=earliest - 1, seq=0)
+        self.ledger.insert(0, self._init)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -430,7 +435,3 @@ class Account:
         lo = bisect.bisect_left(rows, (start_ms, -1))
         hi = bisect.bisect_left(rows, (end_ms, -1))
         return rows[lo:hi]
-
-
-def _tail(entry: LedgerEntry) -> tuple[str, str, int, str | None, str | None]:
-    return entry.direction, entry.type, entry.nanos, entry.model, entry.reference_id

@@ -29,7 +29,15 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.hooks.aimlapi"]}],
         "operators": [
-            {"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.operators.aimlapi"]}
+            {
+                "integration-name": "AIML API",
+                "python-modules": [
+                    "airflow_aimlapi.operators.aimlapi",
+                    "airflow_aimlapi.operators.usage",
+                    "airflow_aimlapi.operators.ledger",
+                    "airflow_aimlapi.operators.logs",
+                ],
+            }
         ],
         "sensors": [{"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.sensors.aimlapi"]}],
         "triggers": [

@@ -1,0 +1,184 @@
+"""What the ledger and request-log export operators share: window, destination, file, summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
+from airflow_aimlapi.operators._interval import (
+    Window,
+    check_window,
+    explicit_window,
+    is_template,
+    window_from_run,
+)
+from airflow_aimlapi.operators._writer import (
+    FILE_FORMATS,
+    ExportFile,
+    check_file_format,
+    csv_columns,
+    resolve_destination,
+    shown,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+
+class AimlApiExportOperator(BaseOperator):
+    """Base of the export operators: stream one window's records to a file, return a summary.
+
+    Subclasses set :attr:`record_type` and implement :meth:`records` (the hook's iterator) and,
+    if they add to the summary, :meth:`tally`.
+
+    :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string.
+    :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
+    :param period: A window ending when the task runs (``"24h"``, ``"7d"``), where supported.
+    :param start: The window's start (templated): an aware ``datetime`` or ISO-8601 text.
+    :param end: The window's end, not included (templated).
+    :param file_format: ``"jsonl"`` (default) or ``"csv"``.
+    :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
+    :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
+    """
+
+    #: The record class the rows are, for the CSV columns.
+    record_type: type[Any]
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        destination: Any,
+        aimlapi_conn_id: str = "aimlapi_default",
+        period: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        file_format: str = FILE_FORMATS[0],
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.destination = destination
+        self.aimlapi_conn_id = aimlapi_conn_id
+        self.period = period
+        self.start = start
+        self.end = end
+        self.file_format = check_file_format(file_format, owner=self.owner_name)
+        self.timeout = coerce_timeout(timeout, owner=self.owner_name, param="timeout")
+        self.max_retries = coerce_retries(max_retries, owner=self.owner_name)
+        check_window(period=period, start=start, end=end, owner=self.owner_name)
+        if not is_template(destination) and isinstance(destination, str):
+            resolve_destination(destination, owner=self.owner_name)
+
+    @property
+    def owner_name(self) -> str:
+        """How errors name this task: ``"<class> '<task_id>'"``."""
+        return f"{type(self).__name__} '{self.task_id}'"
+
+    @cached_property
+    def hook(self) -> AimlApiHook:
+        """The hook for ``aimlapi_conn_id`` (built on first use, never at DAG parse time)."""
+        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+        return AimlApiHook(self.aimlapi_conn_id, timeout=self.timeout, max_retries=self.max_retries)
+
+    def close_hook(self) -> None:
+        """Close the hook's session, if one was opened: its pooled sockets end with the task."""
+        hook: AimlApiHook | None = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
+
+    def window(self, context: Context) -> Window:
+        """Return the window to export: the arguments', else the run's (see ``_interval``).
+
+        :param context: The task's Airflow context.
+        """
+        given = explicit_window(
+            period=self.period, start=self.start, end=self.end, owner=self.owner_name, now=datetime.now(UTC)
+        )
+        return given if given is not None else window_from_run(context, owner=self.owner_name)
+
+    def check_arguments(self) -> None:
+        """Check the rendered arguments of the subclass; raise naming the bad one."""
+
+    def records(self, hook: AimlApiHook, window: Window) -> Iterator[Any]:
+        """Return the window's records, lazily, a page at a time.
+
+        :param hook: The hook to read through.
+        :param window: The window to read.
+        """
+        raise NotImplementedError
+
+    def tally(self, record: Any) -> None:
+        """Count one record into the summary (nothing by default).
+
+        :param record: A record just written.
+        """
+
+    def summary_extra(self) -> dict[str, Any]:
+        """Return what the subclass adds to the summary (nothing by default)."""
+        return {}
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Export the window's records; return the summary (pushed to XCom as ``return_value``)."""
+        file_format = check_file_format(self.file_format, owner=self.owner_name)
+        window = self.window(context)
+        self.check_arguments()
+        target = resolve_destination(self.destination, owner=self.owner_name)
+        self.log.info("Exporting %s to %s as %s.", window.describe(), shown(target), file_format)
+        columns = csv_columns(self.record_type)
+        try:
+            # The hook checks its arguments when called and reads pages only as the rows are
+            # written, so a bad argument or an unwritable destination fails before any request.
+            records = self.records(self.hook, window)
+            with ExportFile(target, file_format=file_format, columns=columns, owner=self.owner_name) as out:
+                out.write_all(self._counted(records))
+        finally:
+            self.close_hook()
+        summary = {
+            "path": shown(target),
+            "format": file_format,
+            "rows": out.rows,
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            **self.summary_extra(),
+        }
+        self.log.info("Wrote %d rows to %s.", out.rows, summary["path"])
+        return summary
+
+    def _counted(self, records: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            self.tally(record)
+            yield record.to_dict()
+
+
+def string_tuple(
+    value: Any, *, param: str, owner: str, allowed: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """Read a list-of-strings argument (one string counts as a list of one); raise naming ``param``.
+
+    :param value: The argument: a string, or a list or tuple of strings.
+    :param param: Its name, for the error.
+    :param owner: Who holds the parameter, named in the error.
+    :param allowed: The only values allowed, if any.
+    """
+    from airflow_aimlapi.exceptions import AimlApiConfigError
+
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) and v for v in items):
+        raise AimlApiConfigError(f"{owner}: {param} must be a list of non-empty strings, got {value!r}.")
+    if allowed is not None:
+        bad = [v for v in items if v not in allowed]
+        if bad:
+            raise AimlApiConfigError(
+                f"{owner}: {param} may hold only {', '.join(map(repr, allowed))}; got {bad[0]!r}."
+            )
+    return tuple(items)

@@ -1,0 +1,146 @@
+"""Operator that exports the AIML API ledger (``GET /v2/billing/transactions``) to a file."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from airflow_aimlapi._paths import DIRECTIONS, ENTRY_TYPES
+from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.operators._export import AimlApiExportOperator
+from airflow_aimlapi.operators._interval import is_template
+from airflow_aimlapi.records import Transaction
+
+if TYPE_CHECKING:
+    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+    from airflow_aimlapi.operators._interval import Window
+
+
+class AimlApiLedgerExportOperator(AimlApiExportOperator):
+    """Export one window of the account's ledger, every balance movement, to a JSON Lines or CSV file.
+
+    The ledger is the account of record: charges, top-ups, refunds, bonuses, expiries. With no
+    ``start`` and ``end`` the window is the run's data interval (for a run whose interval is empty,
+    as with ``CronTriggerTimetable``, the timetable's last full period; see the README). The
+    entries are streamed page by page into a temporary file beside ``destination``, which replaces
+    ``destination`` only once complete: a rerun replaces the interval's file, a failure leaves the
+    previous file (or none).
+
+    The ``return_value`` XCom is a summary, never the rows::
+
+        {"path": "file:///data/aimlapi/ledger/2026-07-01.jsonl", "format": "jsonl", "rows": 812,
+         "start": "2026-07-01T00:00:00+00:00", "end": "2026-07-02T00:00:00+00:00",
+         "usd_by_direction": {"CHARGE": "41.0375", "TOPUP": "50"},
+         "usd_by_type": {"MODEL_USAGE": "41.0375", "PAYMENT": "50"}}
+
+    The totals are exact decimal sums of the amounts as the API states them, as strings (read them
+    with ``decimal.Decimal``); amounts are always positive and ``direction`` carries the sign.
+
+    :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string such
+        as ``"file:///data/aimlapi/ledger/{{ data_interval_start | ds }}.jsonl"`` or
+        ``"s3://bucket/ledger/{{ data_interval_start | ds }}.jsonl"``.
+    :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
+    :param start: The window's start (templated): an aware ``datetime`` or ISO-8601 text (naive
+        means UTC). Pass ``start`` and ``end`` together, or neither.
+    :param end: The window's end, not included (templated).
+    :param direction: Only ``"TOPUP"`` or only ``"CHARGE"`` entries (templated); all by default.
+    :param entry_type: Only entries of this type (templated): ``"PAYMENT"``, ``"BONUS"``,
+        ``"REFUND"``, ``"ADJUSTMENT"``, ``"MODEL_USAGE"``, ``"CREDITS_EXPIRED"`` or ``"INIT"``.
+    :param file_format: ``"jsonl"`` (default) or ``"csv"`` (``amount`` flattened into
+        ``amount_usd`` and ``amount_credits``).
+    :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
+    :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
+    """
+
+    template_fields: Sequence[str] = (
+        "destination",
+        "aimlapi_conn_id",
+        "start",
+        "end",
+        "direction",
+        "entry_type",
+    )
+    record_type = Transaction
+
+    def __init__(
+        self,
+        *,
+        destination: Any,
+        aimlapi_conn_id: str = "aimlapi_default",
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        direction: str | None = None,
+        entry_type: str | None = None,
+        file_format: str = "jsonl",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            destination=destination,
+            aimlapi_conn_id=aimlapi_conn_id,
+            start=start,
+            end=end,
+            file_format=file_format,
+            **kwargs,
+        )
+        self.direction = direction
+        self.entry_type = entry_type
+        self._by_direction: dict[str, Decimal] = defaultdict(Decimal)
+        self._by_type: dict[str, Decimal] = defaultdict(Decimal)
+        self.check_arguments(skip_templates=True)
+
+    def check_arguments(self, skip_templates: bool = False) -> None:
+        """Check ``direction`` and ``entry_type`` against the values the API documents.
+
+        :param skip_templates: Leave Jinja strings alone (at construction; they are checked once
+            rendered).
+        """
+        for param, value, allowed in (
+            ("direction", self.direction, DIRECTIONS),
+            ("entry_type", self.entry_type, ENTRY_TYPES),
+        ):
+            if value is None or (skip_templates and is_template(value)):
+                continue
+            if value not in allowed:
+                raise AimlApiConfigError(
+                    f"{self.owner_name}: {param} must be one of {', '.join(allowed)} (or None for all), "
+                    f"got {value!r}."
+                )
+
+    def records(self, hook: AimlApiHook, window: Window) -> Iterator[Transaction]:
+        """Return the window's ledger entries, newest first, a page at a time.
+
+        :param hook: The hook to read through.
+        :param window: The window to read.
+        """
+        self._by_direction.clear()
+        self._by_type.clear()
+        return hook.iter_transactions(
+            start=window.start, end=window.end, direction=self.direction, entry_type=self.entry_type
+        )
+
+    def tally(self, record: Transaction) -> None:
+        """Add one entry's amount to the totals by direction and by type.
+
+        :param record: A ledger entry just written.
+        """
+        # repr() is the shortest text that reads back as the same float: the number as the API
+        # wrote it, which Decimal then adds without binary rounding.
+        usd = Decimal(repr(record.amount.usd))
+        self._by_direction[record.direction] += usd
+        self._by_type[record.type] += usd
+
+    def summary_extra(self) -> dict[str, Any]:
+        """Return the USD totals by direction and by type, as exact decimal strings."""
+        return {
+            "usd_by_direction": {k: _text(v) for k, v in sorted(self._by_direction.items())},
+            "usd_by_type": {k: _text(v) for k, v in sorted(self._by_type.items())},
+        }
+
+
+def _text(value: Decimal) -> str:
+    # "41.0375", never "4.10375E+1" or "41.03750000".
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"

@@ -1,0 +1,124 @@
+"""Operator that exports the AIML API request logs (``GET /v2/logs``) to a file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_aimlapi._paths import LOG_STATUSES
+from airflow_aimlapi.operators._export import AimlApiExportOperator, string_tuple
+from airflow_aimlapi.operators._interval import is_template
+from airflow_aimlapi.records import RequestLog
+
+if TYPE_CHECKING:
+    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+    from airflow_aimlapi.operators._interval import Window
+
+
+class AimlApiRequestLogExportOperator(AimlApiExportOperator):
+    """Export one window of request logs, one row per request, to a JSON Lines or CSV file.
+
+    The logs are for attribution (which model, which caller's ``X-Client-Request-Id``, tokens,
+    failures); the ledger is the account of record. Failed requests are included at cost 0, so a
+    file can hold more rows than ``/v2/usage`` counts requests. With no window the run's data
+    interval is exported (for a run whose interval is empty, as with ``CronTriggerTimetable``, the
+    timetable's last full period; see the README). A ``period`` is fixed to ``[now - period, now)``
+    when the task starts, so every page reads the same window.
+
+    ``/v2/logs`` allows 200 requests per 60 s: the hook paces its requests under that limit, so an
+    export of N rows takes at least about ``N / 100 / 200`` minutes. The file is written to a
+    temporary sibling and moved onto ``destination`` only once complete (a rerun replaces it; a
+    failure leaves the previous file or none). The ``return_value`` XCom is a summary::
+
+        {"path": "file:///data/aimlapi/logs/2026-07-01.jsonl", "format": "jsonl", "rows": 1204,
+         "start": "2026-07-01T00:00:00+00:00", "end": "2026-07-02T00:00:00+00:00"}
+
+    :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string.
+    :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
+    :param period: A window ending when the task runs: ``"24h"``, ``"7d"`` (templated). Not with
+        ``start``/``end``.
+    :param start: The window's start (templated): an aware ``datetime`` or ISO-8601 text (naive
+        means UTC). Pass ``start`` and ``end`` together.
+    :param end: The window's end, not included (templated).
+    :param key_prefix: The first 8 characters of the API key whose requests to export (templated);
+        by default the connection's own key. Another key's prefix needs a management key.
+    :param models: Only these models (templated), e.g. ``["openai/gpt-5"]``; exact names.
+    :param statuses: Only these statuses (templated): ``"succeeded"``, ``"failed"``.
+    :param file_format: ``"jsonl"`` (default) or ``"csv"`` (``cost`` and ``tokens`` flattened into
+        ``cost_usd``, ``cost_credits``, ``tokens_input``, ``tokens_output``, ``tokens_total``).
+    :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
+    :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
+    """
+
+    template_fields: Sequence[str] = (
+        "destination",
+        "aimlapi_conn_id",
+        "period",
+        "start",
+        "end",
+        "key_prefix",
+        "models",
+        "statuses",
+    )
+    record_type = RequestLog
+
+    def __init__(
+        self,
+        *,
+        destination: Any,
+        aimlapi_conn_id: str = "aimlapi_default",
+        period: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        key_prefix: str | None = None,
+        models: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        file_format: str = "jsonl",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            destination=destination,
+            aimlapi_conn_id=aimlapi_conn_id,
+            period=period,
+            start=start,
+            end=end,
+            file_format=file_format,
+            **kwargs,
+        )
+        self.key_prefix = key_prefix
+        self.models = models
+        self.statuses = statuses
+        self.check_arguments(skip_templates=True)
+
+    def check_arguments(self, skip_templates: bool = False) -> None:
+        """Check ``models`` and ``statuses``; raise naming the bad one.
+
+        :param skip_templates: Leave Jinja strings alone (at construction; they are checked once
+            rendered).
+        """
+        for param, value, allowed in (
+            ("models", self.models, None),
+            ("statuses", self.statuses, LOG_STATUSES),
+        ):
+            if skip_templates and (is_template(value) or not isinstance(value, (str, list, tuple))):
+                continue  # Jinja or an XComArg: checked once resolved
+            if skip_templates and isinstance(value, (list, tuple)) and any(map(is_template, value)):
+                continue
+            string_tuple(value, param=param, owner=self.owner_name, allowed=allowed)
+
+    def records(self, hook: AimlApiHook, window: Window) -> Iterator[RequestLog]:
+        """Return the window's request log rows, newest first, a page at a time.
+
+        :param hook: The hook to read through.
+        :param window: The window to read.
+        """
+        return hook.iter_request_logs(
+            start=window.start,
+            end=window.end,
+            key_prefix=self.key_prefix,
+            models=string_tuple(self.models, param="models", owner=self.owner_name),
+            statuses=string_tuple(
+                self.statuses, param="statuses", owner=self.owner_name, allowed=LOG_STATUSES
+            ),
+        )

@@ -7,6 +7,11 @@ As soon as it listens it prints two lines, then serves until interrupted (Ctrl-C
 
 The second line is ready to paste into the shell that runs Airflow. Nothing here imports
 Airflow, so the fake starts in well under a second.
+
+Serving options add keys (``--key``, ``--management-key``), a generated spend history
+(``--history 5000 --history-days 14 --seed 1``) and the ``/v2/logs`` rate limit
+(``--logs-rate-limit``, ``--logs-rate-window``). Client subcommands drive a fake that is already
+running: ``charge``, ``top-up``, ``history``, ``add-key`` and ``account``, each with ``--url``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import signal
 import sys
 import threading
 
+from airflow_aimlapi._paths import LOGS_RATE_LIMIT, LOGS_RATE_WINDOW
+from airflow_aimlapi.testing import _client
 from airflow_aimlapi.testing.fake_api import FakeAimlApi
 
 
@@ -31,13 +38,14 @@ def export_line(conn_id: str, connection_json: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve a fake AIML API until interrupted; prints its URL and an ``export`` line first.
+    """Serve a fake AIML API until interrupted (URL and ``export`` line first), or run a client subcommand.
 
     :param argv: Command-line arguments; ``sys.argv[1:]`` by default.
     """
     parser = argparse.ArgumentParser(
         prog="python -m airflow_aimlapi.testing",
-        description="Serve a fake AIML API on 127.0.0.1; print its URL and an export line for Airflow.",
+        description="Serve a fake AIML API on 127.0.0.1; print its URL and an export line for Airflow. "
+        "With a client subcommand, drive a fake that is already running instead.",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--api-key", default="fake-aimlapi-key", help="the key the fake accepts")
@@ -47,13 +55,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--conn-id", default="aimlapi_default", help="connection id of the export line (aimlapi_default)"
     )
+    parser.add_argument(
+        "--key", action="append", default=[], help="another regular key of the account (repeatable)"
+    )
+    parser.add_argument(
+        "--management-key", action="append", default=[], help="a management key of the account (repeatable)"
+    )
+    parser.add_argument(
+        "--history", type=int, default=0, metavar="N", help="generate a spend history of N requests at start"
+    )
+    parser.add_argument("--history-days", type=float, default=7.0, help="days the history spans (default 7)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the history and ids (default 0)")
+    parser.add_argument(
+        "--logs-rate-limit",
+        type=int,
+        default=LOGS_RATE_LIMIT,
+        help=f"/v2/logs requests per key per window (default {LOGS_RATE_LIMIT})",
+    )
+    parser.add_argument(
+        "--logs-rate-window",
+        type=float,
+        default=LOGS_RATE_WINDOW,
+        help=f"the rate limit's window in seconds (default {LOGS_RATE_WINDOW:g})",
+    )
+    _client.add_subcommands(parser)
     args = parser.parse_args(argv)
+    if args.command is not None:
+        return _client.run(args)
     if not args.conn_id.replace("_", "").isalnum():
         parser.error(f"--conn-id {args.conn_id!r}: use letters, digits and underscores only")
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with FakeAimlApi(api_key=args.api_key, balance=args.balance, port=args.port) as api:
+    try:
+        api = FakeAimlApi(
+            api_key=args.api_key,
+            balance=args.balance,
+            port=args.port,
+            keys=args.key,
+            management_keys=args.management_key,
+            logs_rate_limit=args.logs_rate_limit,
+            logs_rate_window=args.logs_rate_window,
+            seed=args.seed,
+        )
+        if args.history:
+            api.generate_history(args.history, args.history_days, seed=args.seed)
+    except ValueError as error:
+        parser.error(str(error))
+    with api:
         if args.rise_per_second:
             api.rise(args.rise_per_second, until=args.rise_until)
         print(api.url, flush=True)

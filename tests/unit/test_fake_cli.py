@@ -1,0 +1,119 @@
+"""``python -m airflow_aimlapi.testing``: the spend options and the client subcommands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+DEADLINE = 60.0  # a hang guard only
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "airflow_aimlapi.testing", *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+    )
+
+
+@pytest.fixture
+def served() -> Iterator[str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_aimlapi.testing",
+            "--api-key",
+            "main-key-0001",
+            "--key",
+            "other-key-0002",
+            "--management-key",
+            "admin-key-0003",
+            "--balance",
+            "10",
+            "--history",
+            "300",
+            "--history-days",
+            "2",
+            "--seed",
+            "4",
+            "--logs-rate-limit",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+    )
+    try:
+        assert process.stdout is not None
+        # readline() returns at the first line, or "" if the process dies first: no hang.
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else url
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def _api(url: str, path: str, key: str = "main-key-0001") -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(f"{url}{path}", headers={"Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=DEADLINE) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_serving_options_and_client_subcommands(served: str) -> None:
+    account = json.loads(_run("account", "--url", served).stdout)
+    assert account["log_rows"] == 300
+    assert account["keys"] == ["main-key", "other-ke", "admin-ke"]
+    done = _run(
+        "charge", "--url", served, "--model", "openai/gpt-5", "--usd", "0.5", "--client-request-id", "cli-1"
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["balance"] == pytest.approx(account["balance"] - 0.5)
+    assert json.loads(_run("top-up", "--url", served, "--usd", "5").stdout)["balance"] == pytest.approx(
+        account["balance"] + 4.5
+    )
+    assert json.loads(_run("add-key", "--url", served, "--key", "fourth-key").stdout) == {
+        "prefix": "fourth-k"
+    }
+    assert json.loads(_run("history", "--url", served, "--requests", "50").stdout)["requests"] == 50
+    status, usage = _api(served, "/v2/usage?period=1d&key_prefix=other-ke", key="admin-key-0003")
+    assert status == 200
+    assert usage["requests"] > 0
+    assert _api(served, "/v2/logs?period=1d")[0] == 200
+    assert _api(served, "/v2/logs?period=1d")[0] == 200
+    assert _api(served, "/v2/logs?period=1d")[0] == 429  # --logs-rate-limit 2
+    refused = _run("charge", "--url", served, "--model", "m", "--usd", "1", "--key", "nobody")
+    assert refused.returncode == 1
+    assert "key" in refused.stderr
+
+
+def test_a_client_subcommand_without_a_fake_fails_clearly() -> None:
+    done = _run("account", "--url", "http://127.0.0.1:9")
+    assert done.returncode == 1
+    assert "cannot reach the fake" in done.stderr
+
+
+def test_bad_serving_options_are_refused_naming_them() -> None:
+    done = _run("--history", "10", "--history-days", "0")
+    assert done.returncode == 2
+    assert "days" in done.stderr

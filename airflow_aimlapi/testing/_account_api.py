@@ -13,7 +13,8 @@ from typing import Any
 
 from airflow_aimlapi._paths import LOGS_PATH, TRANSACTIONS_PATH, USAGE_DETAIL_PATH, USAGE_PATH
 from airflow_aimlapi.testing import _history, _spend
-from airflow_aimlapi.testing._account import Account, ApiKey, format_ms, nanos_to_usd, to_ms, usd_to_nanos
+from airflow_aimlapi.testing._account import Account, ApiKey
+from airflow_aimlapi.testing._entries import format_ms, nanos_to_usd, to_ms, usd_to_nanos
 
 SPEND_PATHS = (TRANSACTIONS_PATH, USAGE_PATH, USAGE_DETAIL_PATH, LOGS_PATH)
 

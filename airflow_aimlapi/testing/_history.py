@@ -15,15 +15,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airflow_aimlapi.testing._account import (
-    Account,
-    ApiKey,
-    LedgerEntry,
-    LogRow,
-    random_id,
-    random_uuid,
-    usd_to_nanos,
-)
+from airflow_aimlapi.testing._account import Account, ApiKey
+from airflow_aimlapi.testing._entries import LedgerEntry, LogRow, random_id, random_uuid, usd_to_nanos
 
 #: (model, USD per input token, USD per output token, USD per call). Prices are plausible, not real.
 MODELS: tuple[tuple[str, float, float, float], ...] = (

@@ -28,15 +28,8 @@ from airflow_aimlapi._paths import (
     MAX_WINDOW_DAYS,
     MIN_PAGE_SIZE,
 )
-from airflow_aimlapi.testing._account import (
-    Account,
-    ApiKey,
-    LedgerEntry,
-    LogRow,
-    format_ms,
-    nanos_to_usd,
-    to_ms,
-)
+from airflow_aimlapi.testing._account import Account, ApiKey
+from airflow_aimlapi.testing._entries import LedgerEntry, LogRow, format_ms, nanos_to_usd, to_ms
 
 Query = dict[str, list[str]]
 

@@ -11,13 +11,11 @@ import json
 import secrets
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,20 +28,13 @@ from airflow_aimlapi._paths import (
     LOGS_RATE_WINDOW,
 )
 from airflow_aimlapi.testing import _control, _spend
-from airflow_aimlapi.testing._account import Account, ApiKey, nanos_to_usd, to_ms, usd_to_nanos
+from airflow_aimlapi.testing._account import Account, ApiKey
 from airflow_aimlapi.testing._account_api import SPEND_PATHS, AccountMixin, make_clock
+from airflow_aimlapi.testing._entries import nanos_to_usd, to_ms, usd_to_nanos
+from airflow_aimlapi.testing._faults import Failure, FaultsMixin, documented_body
+from airflow_aimlapi.testing._faults import error_body as _error_body
 
-
-def documented_body(name: str) -> dict[str, Any]:
-    """Return one of the example bodies from the AIML API documentation shipped with this package.
-
-    :param name: The file name without ``.json``: ``billing-v2``, ``billing-v2-detail``,
-        ``billing-v1-balance``, ``error-401-problem``, ``error-403`` or ``error-429``.
-    """
-    fixtures = resources.files("airflow_aimlapi.testing").joinpath("fixtures")
-    text = fixtures.joinpath(f"{name}.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
+__all__ = ["FakeAimlApi", "RecordedRequest", "documented_body"]
 
 
 @dataclass(frozen=True)
@@ -70,27 +61,15 @@ class RecordedRequest:
 
 
 @dataclass
-class _Failure:
-    status: int | None  # None: drop the connection without answering
-    body: str
-    headers: dict[str, str]
-    path: str | None
-    delay: float
-    times: int
-    content_type: str = "application/json"
-
-
-@dataclass
 class _State:
     rise_per_second: float = 0.0
     rise_until: float | None = None
     rise_since: float = field(default_factory=time.monotonic)
     pending_rise: tuple[int, float] | None = None
-    failures: deque[_Failure] = field(default_factory=deque)
     requests: list[RecordedRequest] = field(default_factory=list)
 
 
-class FakeAimlApi(AccountMixin):
+class FakeAimlApi(AccountMixin, FaultsMixin):
     """A fake AIML API on ``127.0.0.1`` and a free port, in a background thread.
 
     It serves the three billing endpoints and the four spend endpoints (``/v2/billing/transactions``,
@@ -166,6 +145,7 @@ class FakeAimlApi(AccountMixin):
         self._account = Account(make_clock(clock), seed)
         self._lock = self._account.lock  # one lock: the balance and the ledger change together
         self._state = _State()
+        self._failures: deque[Failure] = deque()
         self._cursors = _spend.Cursors(secrets.token_bytes(16))
         self._logs = _spend.LogsQueries(self._account)
         self._logs_rate = _spend.RateLimit(logs_rate_limit, logs_rate_window, rate_clock or time.monotonic)
@@ -325,66 +305,6 @@ class FakeAimlApi(AccountMixin):
     def _balance_now(self) -> float:
         return nanos_to_usd(self._balance_nanos_now())
 
-    # -- failures ----------------------------------------------------------------------------
-
-    def fail_next(
-        self,
-        status: int = 503,
-        body: str | dict[str, Any] | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        times: int = 1,
-        path: str | None = None,
-        content_type: str = "application/json",
-    ) -> None:
-        """Answer the next ``times`` requests (to ``path``, or any) with ``status`` and ``body``.
-
-        Also serves malformed 200 answers: ``fail_next(200, "not json")``.
-
-        :param status: The HTTP status to answer with.
-        :param body: The body (a dict is sent as JSON); defaults to the documented error shape.
-        :param headers: Extra response headers, e.g. ``{"Retry-After": "2"}``.
-        :param times: How many requests to answer this way.
-        :param path: Only requests to this path; ``None`` for any.
-        :param content_type: The ``Content-Type`` of the answer.
-        """
-        if body is None:
-            body = _error_body(status, path or BALANCE_PATH, "Injected failure")
-        text = json.dumps(body) if isinstance(body, dict) else body
-        with self._lock:
-            self._state.failures.append(
-                _Failure(status, text, dict(headers or {}), path, 0.0, times, content_type)
-            )
-
-    def drop_next(self, times: int = 1, *, path: str | None = None) -> None:
-        """Close the connection without answering the next ``times`` requests.
-
-        :param times: How many requests to drop.
-        :param path: Only requests to this path; ``None`` for any.
-        """
-        with self._lock:
-            self._state.failures.append(_Failure(None, "", {}, path, 0.0, times))
-
-    def delay_next(self, seconds: float, times: int = 1, *, path: str | None = None) -> None:
-        """Answer the next ``times`` requests normally, but only after ``seconds`` (to test timeouts).
-
-        :param seconds: How long to wait before answering.
-        :param times: How many requests to delay.
-        :param path: Only requests to this path; ``None`` for any.
-        """
-        with self._lock:
-            self._state.failures.append(_Failure(200, "", {}, path, seconds, times))
-
-    def _take_failure(self, path: str) -> _Failure | None:
-        with self._lock:
-            for failure in self._state.failures:
-                if failure.path in (None, path):
-                    failure.times -= 1
-                    if failure.times <= 0:
-                        self._state.failures.remove(failure)
-                    return failure
-        return None
-
     # -- what it saw -------------------------------------------------------------------------
 
     @property
@@ -440,24 +360,6 @@ class FakeAimlApi(AccountMixin):
                 "statusExplanation": "Balance is current and up to date",
             }
         return 404, _error_body(404, path, f"Cannot GET {path}")
-
-
-def _error_body(status: int, path: str, message: str, *, specific: bool = False) -> dict[str, Any]:
-    # specific: the message is the reason for this very answer (a 403 about key prefixes must not
-    # read "out of credits"); otherwise 401/403/429 get the documented example's wording.
-    if status == 401:
-        body = documented_body("error-401-problem")
-        body["instance"] = path
-    elif status == 403:
-        body = documented_body("error-403")
-    elif status == 429:
-        body = documented_body("error-429")
-    else:
-        body = {"message": message, "statusCode": status}
-    if specific and message and status != 401:
-        body["message"] = message
-    body.update(path=path, requestId=str(uuid.uuid4()), timestamp=datetime.now(UTC).isoformat())
-    return body
 
 
 #: Control endpoints of the fake itself (see FakeAimlApi's docstring). Not part of the AIML API.

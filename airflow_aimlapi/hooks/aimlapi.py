@@ -467,9 +467,11 @@ class AimlApiHook(BaseHook):
         except requests.RequestException as err:
             raise transport_error(settings, endpoint.path, err, timed_out=False) from None
         with response:
-            return interpret_response(
-                settings, endpoint, response.status_code, response.headers, response.content
-            )
+            status, headers, content = response.status_code, response.headers, response.content
+        # Dropped before an error is raised: the error's traceback would keep the response, whose
+        # open file on the socket keeps the socket open after the session is closed.
+        del response
+        return interpret_response(settings, endpoint, status, headers, content)
 
 
 def _new_session(settings: ApiSettings) -> requests.Session:

@@ -34,7 +34,7 @@ from airflow_aimlapi._protocol import (
     interpret_response,
     transport_error,
 )
-from airflow_aimlapi.exceptions import AimlApiError, AimlApiRateLimitError
+from airflow_aimlapi.exceptions import AimlApiError, AimlApiInvalidResponseError, AimlApiRateLimitError
 from airflow_aimlapi.records import BALANCE, Balance
 
 #: The shortest poll interval a trigger uses (seconds); a shorter one is raised to it, with a warning.
@@ -159,7 +159,9 @@ class SharedBalancePoller:
             response = await self.client.get(settings.url(path))
         except httpx.TimeoutException as err:
             return transport_error(settings, path, err, timed_out=True)
-        except httpx.HTTPError as err:
+        except Exception as err:  # httpx.HTTPError, or one it does not wrap (httpx.InvalidURL...)
+            # Whatever it was, it is retried with backoff: one odd failure must not end every
+            # trigger waiting on this poller.
             return transport_error(settings, path, err, timed_out=False)
         try:
             return interpret_response(
@@ -167,6 +169,14 @@ class SharedBalancePoller:
             )
         except AimlApiError as err:
             return err
+        except Exception as err:  # an answer no rule foresaw: the same as an invalid one
+            return AimlApiInvalidResponseError(
+                f"AIML API {path} gave an answer that could not be read {settings.where}: "
+                f"{settings.scrub(f'{type(err).__name__}: {err}')}",
+                http_status=response.status_code,
+                endpoint=path,
+                conn_id=settings.conn_id,
+            )
 
     async def aclose(self) -> None:
         """Stop any request in flight and close the HTTP client."""

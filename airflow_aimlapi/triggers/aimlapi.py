@@ -8,13 +8,15 @@
 Both read the balance through a :class:`~airflow_aimlapi.triggers._poller.SharedBalancePoller`,
 so any number of gates and watchers on one connection cost about one API call per poll interval
 in one triggerer, and both are polite to a failing API (see :mod:`airflow_aimlapi.triggers._poller`).
+
+Neither takes the triggerer down: a bad argument raises :class:`~airflow_aimlapi.exceptions.
+AimlApiArgumentError` (a ``TypeError``, which the triggerer turns into a failure of that trigger
+alone), and ``run()`` turns every failure into an error event (gate) or a logged retry (watcher).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -25,18 +27,21 @@ from airflow_aimlapi._protocol import (
     ApiSettings,
     amask_key,
     coerce_min_balance,
-    coerce_poll_interval,
     coerce_timeout,
     settings_from_connection,
 )
 from airflow_aimlapi.exceptions import (
+    AimlApiArgumentError,
     AimlApiConfigError,
     AimlApiError,
     AimlApiInsufficientCreditsError,
     scrub,
 )
+from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.records import CURRENCY, Balance
-from airflow_aimlapi.triggers import _poller
+from airflow_aimlapi.triggers import _common
+from airflow_aimlapi.triggers._common import LogCadence, argument_errors, check, event
+from airflow_aimlapi.triggers._crossing import Crossing
 from airflow_aimlapi.triggers._poller import (
     SharedBalancePoller,
     active_pollers,
@@ -54,36 +59,26 @@ __all__ = [
 Direction = Literal["below", "above"]
 DIRECTIONS: tuple[Direction, ...] = ("below", "above")
 
-
-def _event(payload: dict[str, Any]) -> TriggerEvent:
-    return TriggerEvent(payload)  # type: ignore[no-untyped-call]  # Airflow's TriggerEvent is untyped
-
-
-def _poll_interval(trigger: BaseTrigger, value: Any) -> float:
-    """Validate ``poll_interval``; below the floor, warn and use the floor."""
-    interval = coerce_poll_interval(value, owner=type(trigger).__name__, floor=_poller.MIN_POLL_INTERVAL)
-    if interval > float(value):
-        trigger.log.warning(
-            "%s: poll_interval %r is below the %g s floor; polling every %g s.",
-            type(trigger).__name__,
-            value,
-            _poller.MIN_POLL_INTERVAL,
-            interval,
-        )
-    return interval
+#: The connection both triggers use unless told otherwise: the hook's default.
+DEFAULT_CONN_ID = AimlApiHook.default_conn_name
 
 
-def _first_delay(value: Any) -> float:
-    try:
-        delay = float(value)
-    except (TypeError, ValueError):
-        delay = math.nan
-    if not math.isfinite(delay) or delay < 0:
-        raise AimlApiConfigError(
-            "AimlApiBalanceTrigger: first_check_delay must be a finite number of seconds >= 0, "
-            f"got {value!r}."
-        )
-    return delay
+def _unforeseen(conn_id: str, err: Exception) -> str:
+    """Describe a failure of a balance check that no rule foresaw, in one scrubbed sentence."""
+    return f"Balance check failed (connection '{conn_id}'): {scrub(f'{type(err).__name__}: {err}')}"
+
+
+def _read_problem(conn_id: str, err: Exception) -> str:
+    """Describe a failed connection read in one scrubbed sentence naming the connection."""
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    if isinstance(err, (AimlApiError, AirflowNotFoundException)):
+        return str(err).rstrip(" .") + "."  # ours are scrubbed already; Airflow's names the conn_id
+    # Library text, and no key known yet: scrub() still removes URL credentials (a bad
+    # connection URI is quoted whole by Airflow) and cuts it to one line.
+    return (
+        f"Could not read connection '{conn_id}': {scrub(f'{type(err).__name__}: {err}')}".rstrip(" .") + "."
+    )
 
 
 async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSettings:
@@ -97,43 +92,18 @@ async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSett
     return settings
 
 
-class _LogCadence:
-    """Say when a trigger's routine log line is due: once per its own poll interval.
-
-    A poller shared with faster triggers hands every trigger each answer it gets (so a change is
-    seen at once); a trigger's routine lines come at its own cadence only.
-    """
-
-    def __init__(self, poll_interval: float) -> None:
-        self.poll_interval = poll_interval
-        self._last = -math.inf
-
-    def due(self) -> bool:
-        """Return whether a line is due now, and if so count it as written."""
-        now = asyncio.get_running_loop().time()
-        # 0.9: answers arrive a little early or late around the interval; none should be skipped.
-        if now - self._last < 0.9 * self.poll_interval:
-            return False
-        self._last = now
-        return True
-
-
-async def _check(poller: SharedBalancePoller, wait: float) -> Balance:
-    # wait <= 0: check now (or take an answer fresh enough); otherwise the next answer anyone gets.
-    return await (poller.balance() if wait <= 0 else poller.next_balance(wait))
-
-
 class AimlApiBalanceTrigger(BaseTrigger):
     """Fire once the AIML API account balance is at least ``min_balance`` USD.
 
     Yields exactly one event: ``{"status": "success", "message": ..., "balance": {...}}`` once
     ``current_balance >= min_balance``, or ``{"status": "error", "error_type": ..., "message": ...}``
-    for a failure no waiting fixes (bad key, invalid answer, bad connection). Transient failures
-    (429, 5xx, network) are logged and polling goes on with a bounded backoff; a 403 saying the
-    account is out of credits counts as "not enough yet".
+    for a failure no waiting fixes (bad key, invalid answer, bad or missing connection). Transient
+    failures (429, 5xx, network, a secrets backend that cannot be reached) are logged and polling
+    goes on with a bounded backoff; a 403 saying the account is out of credits counts as "not
+    enough yet". Every "waiting" line names the connection and when the next check comes.
 
     :param aimlapi_conn_id: The Airflow connection holding the API key.
-    :param min_balance: Required balance in USD.
+    :param min_balance: Required balance in USD (required; numeric strings accepted).
     :param poll_interval: Seconds between checks (at least 1; a shorter interval is raised to 1
         with a warning).
     :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
@@ -144,24 +114,28 @@ class AimlApiBalanceTrigger(BaseTrigger):
 
     def __init__(
         self,
-        aimlapi_conn_id: str,
-        min_balance: float,
+        aimlapi_conn_id: str = DEFAULT_CONN_ID,
+        min_balance: float | str | None = None,
         poll_interval: float = 60.0,
         request_timeout: float | None = None,
         *,
         first_check_delay: float = 0.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
-        self.aimlapi_conn_id = aimlapi_conn_id
-        self.min_balance = coerce_min_balance(min_balance, owner=type(self).__name__)
-        self.poll_interval = _poll_interval(self, poll_interval)
-        self.request_timeout = coerce_timeout(request_timeout, owner=type(self).__name__)
-        self.first_check_delay = _first_delay(first_check_delay)
+        owner = type(self).__name__
+        with argument_errors(owner):
+            self.aimlapi_conn_id = _common.conn_id(aimlapi_conn_id, owner=owner)
+            if min_balance is None:
+                raise AimlApiArgumentError(f"{owner}: min_balance (USD) is required.")
+            self.min_balance = coerce_min_balance(min_balance, owner=owner)
+            self.poll_interval = _common.poll_interval(self, poll_interval)
+            self.request_timeout = coerce_timeout(request_timeout, owner=owner)
+            self.first_check_delay = _common.first_delay(first_check_delay)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            f"{__name__}.{type(self).__qualname__}",
             {
                 "aimlapi_conn_id": self.aimlapi_conn_id,
                 "min_balance": self.min_balance,
@@ -171,53 +145,83 @@ class AimlApiBalanceTrigger(BaseTrigger):
             },
         )
 
+    def _error(self, err: AimlApiError) -> TriggerEvent:
+        return event({"status": "error", **err.to_dict()})
+
+    async def _settings(self) -> ApiSettings | AimlApiError:
+        # A connection that cannot be used is an error event; a read that fails for another reason
+        # (a secrets backend that cannot be reached) is retried at the longest backoff.
+        from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+        while True:
+            try:
+                return await _read_settings(self.aimlapi_conn_id, self.request_timeout)
+            except AimlApiError as err:
+                return err
+            except AirflowNotFoundException as err:
+                return AimlApiConfigError(
+                    _read_problem(self.aimlapi_conn_id, err), conn_id=self.aimlapi_conn_id
+                )
+            except Exception as err:
+                wait = longest_backoff(self.poll_interval)
+                self.log.warning(
+                    "%s Still waiting; next check in %.1f s.", _read_problem(self.aimlapi_conn_id, err), wait
+                )
+                await _common.pause(wait)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the shared balance until it is high enough or a permanent error occurs."""
-        try:
-            settings = await _read_settings(self.aimlapi_conn_id, self.request_timeout)
-        except AimlApiError as err:
-            yield _event({"status": "error", **err.to_dict()})
+        settings = await self._settings()
+        if isinstance(settings, AimlApiError):
+            yield self._error(settings)
             return
+        conn = self.aimlapi_conn_id
         async with shared_balance_poller(settings, self.poll_interval) as poller:
             wait = self.first_check_delay
-            cadence = _LogCadence(self.poll_interval)
+            cadence = LogCadence(self.poll_interval)
             while True:
                 try:
-                    balance = await _check(poller, wait)
+                    balance = await check(poller, wait)
                 except AimlApiInsufficientCreditsError as err:
-                    if cadence.due():
-                        self.log.info("%s Waiting for a top-up to %s USD.", err, self.min_balance)
                     wait = self.poll_interval
+                    if cadence.due():
+                        self.log.info(
+                            "%s Waiting for a top-up to %s USD (connection '%s'). Next check within %.1f s.",
+                            err,
+                            self.min_balance,
+                            conn,
+                            wait,
+                        )
                     continue
                 except AimlApiError as err:
                     if not err.retryable:
-                        yield _event({"status": "error", **err.to_dict()})
+                        yield self._error(err)
                         return
                     wait = max(poller.seconds_until_retry(), self.poll_interval)
-                    self.log.warning("%s Still waiting; next check in %.1f s.", err, wait)
+                    self.log.warning(
+                        "%s Still waiting (connection '%s'). Next check in %.1f s.", err, conn, wait
+                    )
                     continue
+                except Exception as err:  # an answer or a failure nobody foresaw: fail this gate alone
+                    yield self._error(AimlApiError(_unforeseen(conn, err), conn_id=conn))
+                    return
                 if balance.is_at_least(self.min_balance):
                     message = (
                         f"AIML API balance {balance.current_balance} {balance.currency} "
-                        f">= {self.min_balance} (connection '{self.aimlapi_conn_id}'): done."
+                        f">= {self.min_balance} (connection '{conn}'): done."
                     )
-                    yield _event({"status": "success", "message": message, "balance": balance.to_dict()})
+                    yield event({"status": "success", "message": message, "balance": balance.to_dict()})
                     return
+                wait = self.poll_interval
                 if cadence.due():
                     self.log.info(
-                        "AIML API balance %s %s < %s (connection '%s'): waiting.",
+                        "AIML API balance %s %s < %s (connection '%s'): waiting. Next check within %.1f s.",
                         balance.current_balance,
                         balance.currency,
                         self.min_balance,
-                        self.aimlapi_conn_id,
+                        conn,
+                        wait,
                     )
-                wait = self.poll_interval
-
-
-#: Crossings already fired, for watchers without an asset state store (Airflow before 3.3, or a
-#: trigger serving several assets): survives the trigger being re-created in this process, not a
-#: restart of the triggerer.
-_FIRED_IN_MEMORY: dict[str, bool] = {}
 
 
 class AimlApiBalanceEventTrigger(BaseEventTrigger):
@@ -233,9 +237,11 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
     * ``direction="above"``: the condition is ``current_balance >= threshold``, the sensor's
       comparison (resume a backlog once the account is topped up).
 
-    On Airflow 3.3+ the fired crossing is recorded in the asset state store, so a triggerer restart
-    does not fire it again; before 3.3 (or when one trigger serves several assets) it is kept in
-    memory, and a restart while the condition holds fires it at most once more.
+    At least once: a crossing is recorded as fired only at a check some seconds after its event
+    was yielded (:mod:`~airflow_aimlapi.triggers._crossing` says why), so a triggerer killed in
+    between fires it once more after its restart, never not at all. On Airflow 3.3+ the record is
+    in the asset state store and outlives restarts; before 3.3 (or when one trigger serves several
+    assets) it is kept in memory, and a restart while the condition holds fires it once more.
 
     The event payload (the asset event's ``extra``) is JSON-safe and holds no key:
     ``direction``, ``threshold``, ``current_balance``, ``currency``, ``previous_balance`` (the
@@ -243,8 +249,9 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
     ``conn_id`` and a ``message``.
 
     Errors never end ``run()``: transient ones back off as the gate trigger's do; permanent ones
-    (bad key, other 403, invalid answer, bad connection) are logged as errors and checked again at
-    the longest backoff, so a bad key does not hammer the API.
+    (bad key, other 403, invalid answer, bad connection) are logged as errors, repeated once per
+    poll interval with the time to the next check, and checked again at the longest backoff, so a
+    bad key does not hammer the API.
 
     :param aimlapi_conn_id: The Airflow connection holding the API key.
     :param threshold: The line, in USD: a finite number >= 0 (numeric strings accepted).
@@ -256,7 +263,7 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
 
     def __init__(
         self,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_ID,
         *,
         threshold: float | str,
         direction: Direction = "below",
@@ -265,18 +272,21 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseEventTrigger is untyped
         owner = type(self).__name__
-        if direction not in DIRECTIONS:
-            raise AimlApiConfigError(f"{owner}: direction must be 'below' or 'above', got {direction!r}.")
-        self.aimlapi_conn_id = aimlapi_conn_id
-        self.threshold = coerce_min_balance(threshold, owner=owner, param="threshold")
-        self.direction: Direction = direction
-        self.poll_interval = _poll_interval(self, poll_interval)
-        self.request_timeout = coerce_timeout(request_timeout, owner=type(self).__name__)
+        with argument_errors(owner):
+            if not isinstance(direction, str) or direction not in DIRECTIONS:
+                raise AimlApiArgumentError(
+                    f"{owner}: direction must be 'below' or 'above', got {direction!r}."
+                )
+            self.aimlapi_conn_id = _common.conn_id(aimlapi_conn_id, owner=owner)
+            self.threshold = coerce_min_balance(threshold, owner=owner, param="threshold")
+            self.direction: Direction = direction
+            self.poll_interval = _common.poll_interval(self, poll_interval)
+            self.request_timeout = coerce_timeout(request_timeout, owner=owner)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            f"{__name__}.{type(self).__qualname__}",
             {
                 "aimlapi_conn_id": self.aimlapi_conn_id,
                 "threshold": self.threshold,
@@ -304,48 +314,72 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the balance for as long as the triggerer runs this watcher, one event per crossing."""
-        fired = await self._load_fired()
+        crossing = Crossing(
+            self.log, getattr(self, "asset_state_store", None), self.state_key, self._memory_key
+        )
+        await crossing.load()
         previous: float | None = None
+        conn = self.aimlapi_conn_id
         while True:
             settings = await self._settings_or_none()
             if settings is None:
                 continue
+            problem = ""
             async with shared_balance_poller(settings, self.poll_interval) as poller:
                 wait = 0.0
-                cadence = _LogCadence(self.poll_interval)
+                cadence = LogCadence(self.poll_interval)
                 while True:
                     try:
-                        reading: Balance | None = await _check(poller, wait)
+                        reading: Balance | None = await check(poller, wait)
                     except AimlApiInsufficientCreditsError as err:
                         if cadence.due():
-                            self.log.info("%s Counting the balance as 0.", err)
+                            self.log.info(
+                                "%s Counting the balance as 0 (connection '%s'). Next check within %.1f s.",
+                                err,
+                                conn,
+                                self.poll_interval,
+                            )
                         reading = None
                     except AimlApiError as err:
-                        if err.retryable:
-                            wait = max(poller.seconds_until_retry(), self.poll_interval)
-                            self.log.warning("%s Next check in %.1f s.", err, wait)
-                        else:
-                            # A bad key may be fixed in the connection meanwhile: read it again.
-                            self.log.error(
-                                "%s Reading the connection again and checking in %.1f s.",
-                                err,
-                                longest_backoff(self.poll_interval),
-                            )
+                        await crossing.record_if_due()
+                        if not err.retryable:
+                            problem = str(err)  # a bad key may be fixed meanwhile: read it again
                             break
+                        wait = max(poller.seconds_until_retry(), self.poll_interval)
+                        self.log.warning(
+                            "%s Retrying (connection '%s'). Next check in %.1f s.", err, conn, wait
+                        )
                         continue
+                    except Exception as err:  # an answer or a failure nobody foresaw: never end run()
+                        problem = _unforeseen(conn, err)
+                        break
                     wait = self.poll_interval
                     balance = None if reading is None else reading.current_balance
                     holds = self.holds(balance)
-                    if holds and not fired:
-                        yield _event(self._payload(reading, previous))
-                        fired = True
-                        await self._save_fired(True)
-                    elif not holds and fired:
-                        fired = False
-                        await self._save_fired(False)
+                    if holds and not crossing.fired:
+                        yield event(self._payload(reading, previous))
+                        crossing.yielded()
+                    elif not holds and crossing.fired:
+                        await crossing.clear()
+                    else:
+                        await crossing.record_if_due()
                     previous = 0.0 if balance is None else balance
-            # Left after a permanent error: wait the longest backoff, then start over.
-            await asyncio.sleep(longest_backoff(self.poll_interval))
+            await self._wait_out(problem, longest_backoff(self.poll_interval))
+
+    async def _wait_out(self, problem: str, seconds: float) -> None:
+        # A long backoff after a permanent error must not look like a stuck watcher: the problem
+        # and the time to the next check are repeated once per poll interval until then.
+        remaining = seconds
+        while remaining > 0:
+            self.log.error(
+                "%s Reading connection '%s' again and checking in %.1f s.",
+                problem.rstrip(" .") + ".",
+                self.aimlapi_conn_id,
+                remaining,
+            )
+            step = min(self.poll_interval, remaining)
+            await _common.pause(step)
+            remaining -= step
 
     def _payload(self, reading: Balance | None, previous: float | None) -> dict[str, Any]:
         balance = 0.0 if reading is None else reading.current_balance
@@ -366,23 +400,12 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
     async def _settings_or_none(self) -> ApiSettings | None:
         # A watcher that raises is restarted by the triggerer at once: a bad or missing connection,
         # or a secrets backend that fails, is logged and read again at the longest backoff instead.
-        from airflow.providers.common.compat.sdk import AirflowNotFoundException
-
         try:
             return await _read_settings(self.aimlapi_conn_id, self.request_timeout)
-        except (AimlApiError, AirflowNotFoundException) as err:
-            problem = str(err)  # our own errors are scrubbed already; Airflow's names the conn_id
-        except Exception as err:  # e.g. a secrets backend that cannot be reached right now
-            # Library text, and no key known yet: scrub() still removes URL credentials (a bad
-            # connection URI is quoted whole by Airflow) and cuts it to one line.
-            detail = scrub(f"{type(err).__name__}: {err}")
-            problem = f"Could not read connection '{self.aimlapi_conn_id}': {detail}"
-        wait = longest_backoff(self.poll_interval)
-        self.log.error("%s. Reading it again in %.1f s.", problem.rstrip(" ."), wait)
-        await asyncio.sleep(wait)
+        except Exception as err:
+            problem = _read_problem(self.aimlapi_conn_id, err)
+        await self._wait_out(problem, longest_backoff(self.poll_interval))
         return None
-
-    # -- the fired crossing, in the asset state store (3.3+) or in memory ----------------------
 
     @property
     def _memory_key(self) -> str:
@@ -390,24 +413,3 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
         # trigger of its own: two watchers that differ only in poll_interval are two triggers,
         # and each fires for a crossing. (The state store is per asset: state_key is enough.)
         return json.dumps(self.serialize()[1], sort_keys=True)
-
-    async def _load_fired(self) -> bool:
-        store = getattr(self, "asset_state_store", None)
-        if store is not None:
-            try:
-                value = await store.aget(self.state_key)
-            except Exception as err:  # several assets, or a store that cannot be reached
-                self.log.warning("Asset state store not used (%s); keeping state in memory.", err)
-            else:
-                return isinstance(value, dict) and value.get("fired") is True
-        return _FIRED_IN_MEMORY.get(self._memory_key, False)
-
-    async def _save_fired(self, fired: bool) -> None:
-        _FIRED_IN_MEMORY[self._memory_key] = fired
-        store = getattr(self, "asset_state_store", None)
-        if store is None:
-            return
-        try:
-            await store.aset(self.state_key, {"fired": fired, "at": datetime.now(UTC).isoformat()})
-        except Exception as err:  # keep watching; memory still holds the state
-            self.log.warning("Could not record the crossing in the asset state store: %s", err)

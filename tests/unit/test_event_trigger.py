@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from _trigger_clock import CheckCounter, FakeClock, wait_for
 from airflow.triggers.base import BaseEventTrigger
 
-from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError
+from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
-from airflow_aimlapi.triggers import _poller
+from airflow_aimlapi.triggers import _crossing, _poller
 from airflow_aimlapi.triggers import aimlapi as trigger_module
 from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceEventTrigger,
@@ -31,7 +33,9 @@ def fast_and_forgetful(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
     monkeypatch.setattr(_poller, "MIN_LONGEST_BACKOFF", 0.2)
     # Each test is a fresh triggerer process: no crossing remembered from another test.
-    monkeypatch.setattr(trigger_module, "_FIRED_IN_MEMORY", {})
+    monkeypatch.setattr(_crossing, "FIRED_IN_MEMORY", {})
+    # Record a crossing at the first check after its event (tests of the delay set their own).
+    monkeypatch.setattr(_crossing, "RECORD_AFTER", 0.0)
 
 
 class FakeStateStore:
@@ -64,13 +68,7 @@ def watcher(**kwargs: Any) -> AimlApiBalanceEventTrigger:
     return AimlApiBalanceEventTrigger(**kwargs)
 
 
-async def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
+_wait_for = wait_for
 
 
 @asynccontextmanager
@@ -204,26 +202,32 @@ def test_out_of_credits_counts_as_a_balance_of_zero(
     ],
 )
 def test_permanent_errors_give_no_event_no_exception_and_back_off_to_the_longest_step(
-    aimlapi_fake: FakeAimlApi, log_lines: Callable[[str], list[str]], status: int, body: Any
+    aimlapi_fake: FakeAimlApi,
+    log_lines: Callable[[str], list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    body: Any,
 ) -> None:
     aimlapi_fake.set_balance(1.0)  # below the line: only an error could hide it
     aimlapi_fake.fail_next(status, body, times=10_000)
-    window = 1.0
+    clock = FakeClock(monkeypatch, label=aimlapi_fake.request_count)
 
-    async def scenario() -> tuple[list[dict[str, Any]], int]:
+    async def scenario() -> list[dict[str, Any]]:
         async with running(watcher(threshold=10)) as events:
-            await checks(aimlapi_fake, 1)
-            first = aimlapi_fake.request_count()
-            await asyncio.sleep(window)
-            return list(events), aimlapi_fake.request_count() - first
+            await checks(aimlapi_fake, 3)
+            return list(events)
 
-    events, requests_in_window = asyncio.run(scenario())
-    assert events == []
+    assert asyncio.run(scenario()) == []
     longest = _poller.longest_backoff(INTERVAL)  # 0.2 s here, at least 60 s in production
-    assert 1 <= requests_in_window <= window / longest + 1
-    errors = log_lines("error")
-    assert errors
-    assert all("Reading the connection again and checking in" in line for line in errors)
+    for after_check in (1, 2):
+        # The whole longest backoff between two checks, in steps of the poll interval...
+        steps = [seconds for count, seconds in clock.pauses if count == after_check]
+        assert sum(steps) == pytest.approx(longest)
+        assert max(steps) == pytest.approx(INTERVAL)
+    # ...and at each step the watcher says what is wrong, which connection, and when it checks again.
+    said = [line for line in log_lines("error") if "Reading connection 'aimlapi_default' again" in line]
+    assert len(said) >= 2 * len(steps), said
+    assert any(f"checking in {longest:.1f} s" in line for line in said), said
 
 
 def test_a_permanent_error_that_clears_lets_the_watcher_fire(aimlapi_fake: FakeAimlApi) -> None:
@@ -261,29 +265,38 @@ def test_a_bad_connection_is_logged_and_read_again_never_raised(
     monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_NOKEY", json.dumps({"conn_type": "aimlapi"}))
+    clock = FakeClock(monkeypatch)
+    longest = _poller.longest_backoff(INTERVAL)
 
     async def scenario() -> list[dict[str, Any]]:
         async with running(watcher(aimlapi_conn_id="nokey", threshold=10)) as events:
-            await asyncio.sleep(0.5)
+            await wait_for(lambda: sum(s for _, s in clock.pauses) > 2 * longest)  # a third read began
             return list(events)
 
     assert asyncio.run(scenario()) == []
     errors = log_lines("error")
-    tries = [line for line in errors if "'nokey'" in line and "Reading it again in" in line]
-    assert 2 <= len(tries) <= 0.5 / 0.2 + 1, errors
+    tries = [
+        line for line in errors if f"Reading connection 'nokey' again and checking in {longest:.1f} s" in line
+    ]
+    assert len(tries) >= 2, errors
 
 
-def test_a_missing_connection_is_logged_and_read_again(log_lines: Callable[[str], list[str]]) -> None:
+def test_a_missing_connection_is_logged_and_read_again(
+    monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
+) -> None:
+    clock = FakeClock(monkeypatch)
+
     async def scenario() -> list[dict[str, Any]]:
         async with running(watcher(aimlapi_conn_id="does_not_exist", threshold=10)) as events:
-            await asyncio.sleep(0.3)
+            await wait_for(lambda: len(clock.pauses) >= 2)
             return list(events)
 
     assert asyncio.run(scenario()) == []
     lines = [line for line in log_lines("error") if "does_not_exist" in line]
-    assert lines, log_lines("error")
+    assert lines
     # one sentence each: Airflow's message (which names the connection), then when we read again
-    assert all(re.search(r"[^.]\. Reading it again in \d", line) for line in lines), lines
+    pattern = r"[^.]\. Reading connection 'does_not_exist' again and checking in \d"
+    assert all(re.search(pattern, line) for line in lines), lines
 
 
 # -- restarts ------------------------------------------------------------------------------------
@@ -298,9 +311,10 @@ def test_the_state_store_keeps_a_restart_from_firing_the_same_crossing(aimlapi_f
         return trigger
 
     first = run_sequence(aimlapi_fake, with_store(), [50, 5, 4])
-    trigger_module._FIRED_IN_MEMORY.clear()  # a new triggerer process remembers nothing itself
+    _crossing.FIRED_IN_MEMORY.clear()  # a new triggerer process remembers nothing itself
     after_restart = run_sequence(aimlapi_fake, with_store(), [4, 3, 3])
-    rearmed = run_sequence(aimlapi_fake, with_store(), [30, 2])
+    # (recorded at the check after the event: one more low balance than the edges need)
+    rearmed = run_sequence(aimlapi_fake, with_store(), [30, 2, 2])
     assert [len(first), len(after_restart), len(rearmed)] == [1, 0, 1]
     # written on each edge only, not at every check
     assert store.writes == 3
@@ -312,12 +326,47 @@ def test_the_state_store_keeps_a_restart_from_firing_the_same_crossing(aimlapi_f
     }
 
 
+def test_a_kill_between_the_event_and_its_record_repeats_the_alert_once_never_loses_it(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The triggerer only queues a yielded event and sends it at its next loop pass: a crossing
+    # recorded at once, then a kill, left "fired" in the store and no asset event (a silent alert).
+    monkeypatch.setattr(_crossing, "RECORD_AFTER", 10.0)
+    clock = FakeClock(monkeypatch)
+    store = FakeStateStore()
+    aimlapi_fake.set_balance(5.0)
+
+    def with_store() -> AimlApiBalanceEventTrigger:
+        trigger = watcher(threshold=10)
+        trigger.asset_state_store = store  # type: ignore[assignment]  # injected by the 3.3+ triggerer
+        return trigger
+
+    async def life(*, then_wait: float = 0.0) -> list[dict[str, Any]]:
+        # One triggerer process: the watcher runs, is resumed after each event as the triggerer
+        # does, checks again; then the process is killed (its memory goes with it).
+        async with running(with_store()) as events:
+            await checks(aimlapi_fake, 2)
+            clock.advance(then_wait)
+            await checks(aimlapi_fake, 2)
+        _crossing.FIRED_IN_MEMORY.clear()
+        return list(events)
+
+    async def scenario() -> tuple[int, int, int]:
+        killed_before_the_record = await life()
+        repeated_once_then_recorded = await life(then_wait=_crossing.RECORD_AFTER)
+        after_the_record = await life()
+        return len(killed_before_the_record), len(repeated_once_then_recorded), len(after_the_record)
+
+    assert asyncio.run(scenario()) == (1, 1, 0)
+    assert store.data["aimlapi.below.10.0.aimlapi_default"]["fired"] is True
+
+
 def test_without_a_store_the_crossing_is_remembered_in_memory_until_a_restart(
     aimlapi_fake: FakeAimlApi,
 ) -> None:
     first = run_sequence(aimlapi_fake, watcher(threshold=10), [50, 5])
     recreated_in_same_process = run_sequence(aimlapi_fake, watcher(threshold=10), [5, 4])
-    trigger_module._FIRED_IN_MEMORY.clear()  # the triggerer restarted
+    _crossing.FIRED_IN_MEMORY.clear()  # the triggerer restarted
     after_restart = run_sequence(aimlapi_fake, watcher(threshold=10), [4, 4])
     # documented: at most one repeat per restart
     assert [len(first), len(recreated_in_same_process), len(after_restart)] == [1, 0, 1]
@@ -395,19 +444,49 @@ def test_it_is_an_event_trigger_for_asset_watchers() -> None:
     ],
 )
 def test_bad_arguments_are_refused_naming_them(kwargs: dict[str, Any], named: str) -> None:
-    with pytest.raises(AimlApiConfigError, match=named):
+    with pytest.raises(AimlApiConfigError, match=named) as refused:
         AimlApiBalanceEventTrigger(**kwargs)
+    # A TypeError as well: the only error Airflow 3.0-3.3's triggerer turns into a failure of this
+    # one trigger when it rebuilds it from stored arguments (anything else stops them all).
+    assert isinstance(refused.value, TypeError)
+    assert isinstance(refused.value, AimlApiArgumentError)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"threshold": [5]},
+        {"threshold": {"usd": 5}},
+        {"threshold": True},
+        {"threshold": 5, "direction": ["below"]},
+        {"threshold": 5, "aimlapi_conn_id": None},
+        {"threshold": 5, "aimlapi_conn_id": 7},
+        {"threshold": 5, "poll_interval": "1e400"},
+        {"threshold": 5, "request_timeout": -1},
+    ],
+)
+def test_any_stored_argument_the_watcher_refuses_is_a_type_error(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(TypeError):
+        AimlApiBalanceEventTrigger(**kwargs)
+
+
+def test_both_triggers_default_to_the_hooks_connection() -> None:
+    gate = AimlApiBalanceTrigger(min_balance=5)
+    assert gate.aimlapi_conn_id == AimlApiHook.default_conn_name
+    assert AimlApiBalanceEventTrigger(threshold=5).aimlapi_conn_id == AimlApiHook.default_conn_name
 
 
 # -- sharing with the gates ----------------------------------------------------------------------
 
 
-def test_watchers_and_gates_on_one_account_share_one_request_per_interval(aimlapi_fake: FakeAimlApi) -> None:
+def test_watchers_and_gates_on_one_account_share_one_request_per_interval(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     aimlapi_fake.set_balance(5.0)
     interval = 0.2
+    counter = CheckCounter(monkeypatch)
 
-    async def scenario() -> tuple[float, int, int, int]:
-        loop = asyncio.get_running_loop()
+    async def scenario() -> tuple[int, int, int, int]:
         gates = [
             asyncio.ensure_future(
                 _drain(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=interval))
@@ -416,24 +495,22 @@ def test_watchers_and_gates_on_one_account_share_one_request_per_interval(aimlap
         ]
         watchers = [watcher(threshold=10 + i, poll_interval=interval) for i in range(20)]
         async with _all_running(watchers) as events:
-            await _wait_for(lambda: bool(active_pollers()) and len(active_pollers()[0].waiters) == 40)
+            await _wait_for(lambda: counter.fewest(40) >= 5)  # every trigger checked 5 times
             pollers = len(active_pollers())
-            aimlapi_fake.reset_requests()
-            started = loop.time()
-            await asyncio.sleep(5 * interval)
-            requests = aimlapi_fake.request_count()
-            elapsed = loop.time() - started
+            requests, fewest = aimlapi_fake.request_count(), counter.fewest(40)
             fired = len(events)
         for gate in gates:
             gate.cancel()
         for gate in gates:
             await _stopped(gate)
-        return elapsed, requests, pollers, fired
+        return requests, fewest, pollers, fired
 
-    elapsed, requests, pollers, fired = asyncio.run(scenario())
+    requests, fewest, pollers, fired = asyncio.run(scenario())
     assert pollers == 1
     assert fired == 20  # each watcher fired once for the low balance
-    assert requests <= elapsed / interval + 2  # 40 pollers on their own: ~40 per interval
+    # Every answer reaches every trigger: 40 triggers polling on their own would make 40 requests
+    # for each check, one poller makes one (and may have the next one in flight).
+    assert requests <= fewest + 1
 
 
 async def _drain(trigger: AimlApiBalanceTrigger) -> list[Any]:
@@ -499,6 +576,7 @@ def test_a_failing_secrets_backend_is_logged_and_read_again_never_raised(
         return await real(conn_id, request_timeout)
 
     monkeypatch.setattr(trigger_module, "_read_settings", flaky)
+    clock = FakeClock(monkeypatch)
     aimlapi_fake.set_balance(2.0)
 
     async def scenario() -> list[dict[str, Any]]:
@@ -507,8 +585,11 @@ def test_a_failing_secrets_backend_is_logged_and_read_again_never_raised(
             return list(events)
 
     assert asyncio.run(scenario())[0]["current_balance"] == 2.0
+    assert outages == 0
     failures = [line for line in log_lines("error") if "vault.internal:8200 unreachable" in line]
-    assert len(failures) == 2, failures
+    # each failed read is said at once, then again at each step of the wait until the next read
+    assert len(failures) == len(clock.pauses) > 2, failures
+    assert sum(seconds for _, seconds in clock.pauses) == pytest.approx(2 * _poller.longest_backoff(INTERVAL))
     assert "Could not read connection 'aimlapi_default': ConnectionError:" in failures[0]
 
 
@@ -520,10 +601,11 @@ def test_a_bad_connection_uri_never_puts_its_key_in_the_log(
         raise ValueError("Invalid connection string: aimlapi://:sk-live-9f8e7d6c5b4a@api.aimlapi.com:x/")
 
     monkeypatch.setattr(trigger_module, "_read_settings", bad_uri)
+    clock = FakeClock(monkeypatch)
 
     async def scenario() -> list[dict[str, Any]]:
         async with running(watcher(threshold=10)) as events:
-            await asyncio.sleep(0.3)
+            await _wait_for(lambda: len(clock.pauses) >= 2)
             return list(events)
 
     assert asyncio.run(scenario()) == []
@@ -533,23 +615,27 @@ def test_a_bad_connection_uri_never_puts_its_key_in_the_log(
 
 
 def test_a_watcher_sharing_a_fast_poller_logs_out_of_credits_at_its_own_cadence(
-    aimlapi_fake: FakeAimlApi, log_lines: Callable[[str], list[str]]
+    aimlapi_fake: FakeAimlApi, log_lines: Callable[[str], list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     aimlapi_fake.fail_next(403, documented_body("error-403"), times=10_000)
+    clock = FakeClock(monkeypatch)  # the triggers' clock moves only when the test moves it
 
     async def scenario() -> None:
         gate = asyncio.ensure_future(_drain(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.03)))
         # The gate's poller first: one made by the 5 s watcher would serve its answer for 5 s.
         await _wait_for(lambda: aimlapi_fake.request_count() >= 2)
         async with running(watcher(threshold=10, poll_interval=5.0)) as events:
-            await _wait_for(lambda: aimlapi_fake.request_count() >= 20)
+            await checks(aimlapi_fake, 20)  # twenty answers within one of the watcher's intervals
+            clock.advance(5.0)  # then its interval has passed
+            await checks(aimlapi_fake, 5)
             assert len(events) == 1  # out of credits is below any line: one event
         gate.cancel()
         await _stopped(gate)
 
     asyncio.run(scenario())
     counted = [line for line in log_lines("info") if "Counting the balance as 0" in line]
-    assert len(counted) == 1, counted
+    assert len(counted) == 2, counted
+    assert all("(connection 'aimlapi_default'). Next check within 5.0 s." in line for line in counted)
 
 
 def test_watchers_that_differ_only_in_poll_interval_each_fire_without_a_store(

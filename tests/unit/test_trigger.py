@@ -6,11 +6,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from _trigger_clock import CheckCounter, FakeClock, wait_for
 from airflow.triggers.base import BaseTrigger
 
+from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.records import Balance
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
-from airflow_aimlapi.triggers import _poller
+from airflow_aimlapi.triggers import _crossing, _poller
+from airflow_aimlapi.triggers import aimlapi as trigger_module
 from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceEventTrigger,
     AimlApiBalanceTrigger,
@@ -22,6 +26,8 @@ from airflow_aimlapi.triggers.aimlapi import (
 def short_poll_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     # The 1 s floor protects the API; these tests poll a local fake every few milliseconds.
     monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
+    # Each test is a fresh triggerer process: no watcher's crossing remembered from another test.
+    monkeypatch.setattr(_crossing, "FIRED_IN_MEMORY", {})
 
 
 async def _events(trigger: BaseTrigger) -> list[dict[str, Any]]:
@@ -32,13 +38,7 @@ def _run(coro: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(coro())
 
 
-async def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+_wait_for = wait_for
 
 
 def test_fires_one_success_event_with_the_balance(aimlapi_fake: FakeAimlApi) -> None:
@@ -127,7 +127,14 @@ def test_out_of_credits_403_keeps_waiting(aimlapi_fake: FakeAimlApi) -> None:
     assert aimlapi_fake.request_count() == 3
 
 
-def test_backoff_grows_and_honours_retry_after(aimlapi_fake: FakeAimlApi) -> None:
+def _waiting(poller: _poller.SharedBalancePoller, waiters: int = 1) -> bool:
+    """Whether ``waiters`` triggers wait for the poller's next answer (asyncio.Event: one future each)."""
+    return poller._inflight is None and len(poller._published._waiters) == waiters
+
+
+def test_backoff_grows_and_honours_retry_after(
+    aimlapi_fake: FakeAimlApi, log_lines: Callable[[str], list[str]]
+) -> None:
     aimlapi_fake.set_balance(0.0)
     aimlapi_fake.fail_next(429, documented_body("error-429"), headers={"Retry-After": "30"})
 
@@ -136,15 +143,20 @@ def test_backoff_grows_and_honours_retry_after(aimlapi_fake: FakeAimlApi) -> Non
             _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.01))
         )
         await _wait_for(lambda: aimlapi_fake.request_count() >= 1 and bool(active_pollers()))
-        await asyncio.sleep(0.05)
-        wait = active_pollers()[0].seconds_until_retry()
+        poller = active_pollers()[0]
+        await _wait_for(lambda: _waiting(poller))  # the answer is in, the trigger waits again
+        delay = poller._retry_at - poller._outcome_at
+        requests = aimlapi_fake.request_count()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return wait
+        assert requests == 1  # no hot loop while the API asked us to wait
+        return delay
 
-    wait = _run(scenario)
-    assert 29.0 < wait <= 30.0
-    assert aimlapi_fake.request_count() == 1  # no hot loop while the API asked us to wait
+    assert _run(scenario) == 30.0
+    said = log_lines("warning")
+    assert any(
+        "Still waiting (connection 'aimlapi_default'). Next check in 30.0 s." in line for line in said
+    ), said
 
 
 def test_cancelled_triggers_release_the_poller_and_its_client(aimlapi_fake: FakeAimlApi) -> None:
@@ -225,37 +237,43 @@ def test_a_cancelled_waiter_does_not_cancel_the_request_others_wait_on(aimlapi_f
     assert aimlapi_fake.request_count() == 1
 
 
-def test_many_triggers_on_one_account_share_one_request_per_interval(aimlapi_fake: FakeAimlApi) -> None:
+def test_many_triggers_on_one_account_share_one_request_per_interval(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     aimlapi_fake.set_balance(0.0)
     interval = 0.2
+    counter = CheckCounter(monkeypatch)
 
-    async def scenario() -> tuple[list[list[dict[str, Any]]], float, int]:
-        loop = asyncio.get_running_loop()
+    async def scenario() -> tuple[list[list[dict[str, Any]]], int, int]:
         tasks = []
-        for _ in range(50):
+        for started in range(50):
             # Staggered starts: each trigger polls at its own phase, so only the shared answer
-            # (not merely joining a request in flight) can keep this at one request per interval.
+            # (not merely joining a request in flight) can keep this at one request per check.
             tasks.append(
                 asyncio.ensure_future(
                     _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=interval))
                 )
             )
-            await asyncio.sleep(interval / 50)
-        aimlapi_fake.reset_requests()
-        started = loop.time()
-        await asyncio.sleep(5 * interval)
-        requests_while_waiting = aimlapi_fake.request_count()
-        elapsed = loop.time() - started
+            await _wait_for(lambda n=started + 1: len(counter.per_trigger) == n)  # type: ignore[misc]
+        # From here on, all 50 wait: count the requests and each trigger's checks.
+        requests_before, checks_before = aimlapi_fake.request_count(), dict(counter.per_trigger)
+
+        def fewest_since() -> int:
+            return min(counter.per_trigger[task] - before for task, before in checks_before.items())
+
+        await _wait_for(lambda: fewest_since() >= 5)
+        requests, fewest = aimlapi_fake.request_count() - requests_before, fewest_since()
         aimlapi_fake.top_up(100.0)
         results = await asyncio.gather(*tasks)
         assert active_pollers() == []
-        return results, elapsed, requests_while_waiting
+        return results, requests, fewest
 
-    results, elapsed, requests_while_waiting = _run(scenario)
+    results, requests, fewest = _run(scenario)
     assert all(events[0]["status"] == "success" for events in results)
     assert all(len(events) == 1 for events in results)
-    # 50 triggers polling on their own would make ~50 requests per interval.
-    assert requests_while_waiting <= elapsed / interval + 2
+    # Every answer reaches every waiting trigger: 50 triggers polling on their own would make 50
+    # requests for each check; one shared poller makes one (and may have the next one in flight).
+    assert requests <= fewest + 1
 
 
 def test_different_accounts_get_different_pollers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -329,24 +347,26 @@ def test_trigger_rejects_a_bad_min_balance() -> None:
         AimlApiBalanceTrigger("aimlapi_default", float("nan"))
 
 
-def test_a_lone_trigger_polls_every_interval_not_every_other(aimlapi_fake: FakeAimlApi) -> None:
-    # asyncio may wake a sleeper slightly early; a lone trigger must still refresh every interval.
+def test_a_lone_trigger_polls_every_interval_not_every_other(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncio may wake a sleeper slightly early; a lone trigger must still refresh at each check,
+    # not serve itself the answer it got one (almost) interval ago.
     aimlapi_fake.set_balance(0.0)
-    interval = 0.2
+    counter = CheckCounter(monkeypatch)
 
-    async def scenario() -> int:
+    async def scenario() -> tuple[int, int]:
         task = asyncio.ensure_future(
-            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=interval))
+            _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05))
         )
-        await _wait_for(lambda: aimlapi_fake.request_count() >= 1)
-        aimlapi_fake.reset_requests()
-        await asyncio.sleep(10 * interval)
-        polls = aimlapi_fake.request_count()
+        await _wait_for(lambda: counter.fewest(1) >= 10)
+        polls, checks = aimlapi_fake.request_count(), counter.fewest(1)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return polls
+        return polls, checks
 
-    assert _run(scenario) >= 8  # every-other-interval polling gives about 5
+    polls, checks = _run(scenario)
+    assert polls >= checks  # every-other-interval polling gives about half
 
 
 def test_a_new_answer_wakes_every_waiter_at_once(aimlapi_fake: FakeAimlApi) -> None:
@@ -399,15 +419,20 @@ def test_polling_never_runs_faster_than_the_floor(
     # poll_interval=0 once made 2,152 requests in 3 s.
     monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.2)
     aimlapi_fake.set_balance(0.0)
+    counter = CheckCounter(monkeypatch)
 
     async def scenario() -> int:
         task = asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0)))
-        await asyncio.sleep(1.0)
+        await _wait_for(lambda: counter.fewest(1) >= 4)
+        polls = aimlapi_fake.request_count()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return aimlapi_fake.request_count()
+        return polls
 
-    assert _run(scenario) <= 1.0 / 0.2 + 2
+    polls = _run(scenario)
+    # After the first check, every check waited the floor for an answer, and cost at most one request.
+    assert counter.waits[1:] == [0.2] * (len(counter.waits) - 1)
+    assert polls <= len(counter.waits)
 
 
 def test_retry_after_is_capped_at_the_longest_backoff(aimlapi_fake: FakeAimlApi) -> None:
@@ -417,14 +442,13 @@ def test_retry_after_is_capped_at_the_longest_backoff(aimlapi_fake: FakeAimlApi)
     async def scenario() -> float:
         task = asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=2)))
         await _wait_for(lambda: aimlapi_fake.request_count() >= 1 and bool(active_pollers()))
-        await asyncio.sleep(0.05)
-        wait = active_pollers()[0].seconds_until_retry()
+        poller = active_pollers()[0]
+        await _wait_for(lambda: _waiting(poller))
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return wait
+        return poller._retry_at - poller._outcome_at
 
-    wait = _run(scenario)
-    assert 50.0 < wait <= _poller.longest_backoff(2) == 60.0  # not a day
+    assert _run(scenario) == _poller.longest_backoff(2) == 60.0  # not a day
 
 
 def test_the_error_backoff_is_bounded_by_the_poll_interval(
@@ -437,50 +461,51 @@ def test_the_error_backoff_is_bounded_by_the_poll_interval(
     cap = _poller.longest_backoff(interval)
     aimlapi_fake.set_balance(0.0)
     aimlapi_fake.fail_next(503, times=10_000)
+    delays: list[float] = []
+    real_fetch = _poller.SharedBalancePoller._fetch
 
-    async def scenario() -> tuple[float, int, float]:
-        loop = asyncio.get_running_loop()
+    async def fetch(self: _poller.SharedBalancePoller) -> Any:
+        outcome = await real_fetch(self)
+        delays.append(self._retry_at - self._outcome_at)  # the backoff chosen after this failure
+        return outcome
+
+    monkeypatch.setattr(_poller.SharedBalancePoller, "_fetch", fetch)
+
+    async def scenario() -> None:
         task = asyncio.ensure_future(
             _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=interval))
         )
-        await _wait_for(lambda: bool(active_pollers()))
-        poller = active_pollers()[0]
-        longest = 0.0
-        started = loop.time()
-        while loop.time() - started < 2.0:
-            longest = max(longest, poller.seconds_until_retry())
-            await asyncio.sleep(0.005)
-        requests = aimlapi_fake.request_count()
+        await _wait_for(lambda: len(delays) >= 8)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return longest, requests, loop.time() - started
 
-    longest, requests, elapsed = _run(scenario)
+    _run(scenario)
     assert cap == 0.2
-    assert cap / 2 <= longest <= cap  # it did back off to the cap, and no further
-    # Doubling from 0.02 s reaches the cap after a few steps; from then on each step is >= cap/2.
-    assert requests <= 5 + elapsed / (cap / 2)
+    # Doubling (with equal jitter: half of each step fixed) from 0.02 s up to the cap, never beyond.
+    steps = [min(cap, interval * 2**n) for n in range(len(delays))]
+    assert all(step / 2 <= delay <= step for delay, step in zip(delays, steps, strict=True)), delays
+    assert max(delays) > cap / 2
+    assert aimlapi_fake.request_count() == len(delays)  # one request per backoff step
 
 
-def test_the_first_check_waits_first_check_delay(aimlapi_fake: FakeAimlApi) -> None:
+def test_the_first_check_waits_first_check_delay(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The deferrable sensor has just checked on the worker: deferring must not add an API call.
     aimlapi_fake.set_balance(0.0)
+    counter = CheckCounter(monkeypatch)
 
-    async def scenario() -> tuple[int, int]:
+    async def scenario() -> None:
         task = asyncio.ensure_future(
             _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=1, first_check_delay=1))
         )
-        await _wait_for(lambda: bool(active_pollers()))  # connection read, waiting to check
-        await asyncio.sleep(0.3)
-        before = aimlapi_fake.request_count()
         await _wait_for(lambda: aimlapi_fake.request_count() >= 1)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return before, aimlapi_fake.request_count()
 
-    before, after = _run(scenario)
-    assert before == 0
-    assert after == 1
+    _run(scenario)
+    # The first check waits the delay for an answer (its own request comes after it), not 0 (at once).
+    assert counter.waits[0] == 1.0
 
 
 def test_each_connection_is_named_in_its_own_errors(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -532,24 +557,153 @@ def test_a_key_with_a_non_ascii_character_is_an_error_event(monkeypatch: pytest.
 
 
 def test_a_slow_trigger_sharing_a_fast_poller_logs_at_its_own_cadence(
-    aimlapi_fake: FakeAimlApi, log_lines: Callable[[str], list[str]]
+    aimlapi_fake: FakeAimlApi, log_lines: Callable[[str], list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The fast gate's answers reach the slow one too (a top-up is seen at once by both), but the
     # slow one's "waiting" line comes once per its own interval, not once per shared answer.
     aimlapi_fake.set_balance(0.0)
     fast, slow = 0.05, 5.0
+    clock = FakeClock(monkeypatch)  # the triggers' clock moves only when the test moves it
+
+    async def answers(count: int) -> None:
+        start = aimlapi_fake.request_count()
+        await _wait_for(lambda: aimlapi_fake.request_count() >= start + count)
 
     async def scenario() -> None:
         tasks = [
             asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=fast))),
             asyncio.ensure_future(_events(AimlApiBalanceTrigger("aimlapi_default", 60, poll_interval=slow))),
         ]
-        await _wait_for(lambda: aimlapi_fake.request_count() >= 20)
+        await answers(20)  # within one fast interval (by the triggers' clock): one line each
+        clock.advance(fast)
+        await answers(5)  # a fast interval later: the fast gate's second line
+        clock.advance(slow)
+        await answers(5)  # a slow interval later: a line from each
         aimlapi_fake.top_up(100.0)
         results = await asyncio.gather(*tasks)
         assert [events[0]["status"] for events in results] == ["success", "success"]
 
     _run(scenario)
-    waiting = [line for line in log_lines("info") if "waiting." in line]
-    assert sum("< 50.0" in line for line in waiting) >= 15
-    assert sum("< 60.0" in line for line in waiting) == 1, waiting
+    waiting = [line for line in log_lines("info") if "(connection 'aimlapi_default'): waiting." in line]
+    assert sum("< 50.0" in line and "Next check within 0.1 s." in line for line in waiting) == 3, waiting
+    assert sum("< 60.0" in line and "Next check within 5.0 s." in line for line in waiting) == 2, waiting
+
+
+# -- bad arguments, defaults, failures nobody foresaw (issue #13) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"min_balance": "lots"}, "min_balance"),
+        ({"min_balance": -1}, "min_balance"),
+        ({}, "min_balance"),
+        ({"min_balance": 5, "poll_interval": "soon"}, "poll_interval"),
+        ({"min_balance": 5, "request_timeout": 0}, "request_timeout"),
+        ({"min_balance": 5, "first_check_delay": -2}, "first_check_delay"),
+        ({"min_balance": 5, "first_check_delay": True}, "first_check_delay"),
+        ({"min_balance": 5, "aimlapi_conn_id": ""}, "aimlapi_conn_id"),
+        ({"min_balance": 5, "aimlapi_conn_id": ["aimlapi_default"]}, "aimlapi_conn_id"),
+    ],
+)
+def test_a_bad_argument_is_a_type_error_naming_it(kwargs: dict[str, Any], named: str) -> None:
+    # The triggerer of Airflow 3.0-3.3 rebuilds a trigger from its stored arguments and fails that
+    # one trigger for a TypeError only; anything else stops every trigger it runs. In a DAG file
+    # (or a sensor) it is still a configuration error that names the argument.
+    with pytest.raises(TypeError, match=named) as refused:
+        AimlApiBalanceTrigger(**kwargs)
+    assert isinstance(refused.value, AimlApiConfigError)
+
+
+def test_the_gate_defaults_to_the_hooks_connection_and_keeps_positional_arguments() -> None:
+    assert AimlApiBalanceTrigger(min_balance=5).aimlapi_conn_id == AimlApiHook.default_conn_name
+    assert AimlApiBalanceTrigger("team_a", 5).serialize()[1]["aimlapi_conn_id"] == "team_a"
+
+
+def test_a_missing_connection_is_an_error_event_naming_it() -> None:
+    events = _run(lambda: _events(AimlApiBalanceTrigger("does_not_exist", 5, poll_interval=0.05)))
+    assert [e["status"] for e in events] == ["error"]
+    assert events[0]["error_type"] == "AimlApiConfigError"
+    assert "does_not_exist" in events[0]["message"]
+
+
+def test_a_connection_read_that_fails_is_retried_saying_when(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
+) -> None:
+    real = trigger_module._read_settings
+    outages = 2
+
+    async def flaky(conn_id: str, request_timeout: float | None) -> Any:
+        nonlocal outages
+        if outages:
+            outages -= 1
+            raise ConnectionError("vault.internal:8200 unreachable")
+        return await real(conn_id, request_timeout)
+
+    monkeypatch.setattr(trigger_module, "_read_settings", flaky)
+    clock = FakeClock(monkeypatch)
+    aimlapi_fake.set_balance(80.0)
+    events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05)))
+    assert [e["status"] for e in events] == ["success"]
+    assert [seconds for _, seconds in clock.pauses] == [_poller.longest_backoff(0.05)] * 2
+    said = [line for line in log_lines("warning") if "vault.internal:8200 unreachable" in line]
+    assert len(said) == 2
+    assert all(
+        "Could not read connection 'aimlapi_default'" in line and "next check in" in line for line in said
+    )
+
+
+@pytest.mark.parametrize("where", ["answer", "client"])
+def test_a_failure_nobody_foresaw_fails_the_gate_alone_and_the_watcher_goes_on(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # An exception no rule knows, from reading an answer or from the HTTP library, must reach each
+    # trigger as an AIML API error: an error event for the gate, a logged retry for the watcher.
+    aimlapi_fake.set_balance(5.0)
+    boom = RuntimeError("unforeseen")
+    if where == "answer":
+        real = _poller.interpret_response
+        failures = iter([boom])
+
+        def interpret(*args: Any, **kwargs: Any) -> Any:
+            if (failure := next(failures, None)) is not None:
+                raise failure
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(_poller, "interpret_response", interpret)
+    else:
+        real_get = _poller.httpx.AsyncClient.get
+        calls = 0
+
+        async def get(self: Any, *args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise boom
+            return await real_get(self, *args, **kwargs)
+
+        monkeypatch.setattr(_poller.httpx.AsyncClient, "get", get)
+    FakeClock(monkeypatch)
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        gate = AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05)
+        watcher = AimlApiBalanceEventTrigger(threshold=10, poll_interval=0.05)
+        gate_events = await _events(gate) if where == "answer" else []
+        watcher_events: list[dict[str, Any]] = []
+
+        async def watch() -> None:
+            async for event in watcher.run():
+                watcher_events.append(event.payload)
+
+        task = asyncio.ensure_future(watch())
+        await _wait_for(lambda: len(watcher_events) == 1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return gate_events, watcher_events
+
+    gate_events, watcher_events = _run(scenario)
+    if where == "answer":
+        assert [e["status"] for e in gate_events] == ["error"]
+        assert gate_events[0]["error_type"] == "AimlApiInvalidResponseError"
+        assert "RuntimeError: unforeseen" in gate_events[0]["message"]
+    assert watcher_events[0]["current_balance"] == 5.0

@@ -1,0 +1,143 @@
+"""What the gate and the watcher triggers share: argument checks, log cadence, the clock.
+
+Kept apart from :mod:`airflow_aimlapi.triggers.aimlapi` (whose class paths stored trigger rows and
+users' DAGs name) so that module stays about the triggers themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_aimlapi._protocol import coerce_poll_interval
+from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError, scrub
+from airflow_aimlapi.records import Balance
+from airflow_aimlapi.triggers import _poller
+from airflow_aimlapi.triggers._poller import SharedBalancePoller
+
+
+def event(payload: dict[str, Any]) -> TriggerEvent:
+    """Wrap a payload in a ``TriggerEvent``.
+
+    :param payload: The JSON-safe payload.
+    """
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]  # Airflow's TriggerEvent is untyped
+
+
+def now() -> float:
+    """Return the running event loop's clock, in seconds: the one clock both triggers read."""
+    return asyncio.get_running_loop().time()
+
+
+async def pause(seconds: float) -> None:
+    """Wait ``seconds`` on the event loop: the one way both triggers wait outside the poller.
+
+    :param seconds: How long to wait.
+    """
+    await asyncio.sleep(seconds)
+
+
+@contextmanager
+def argument_errors(owner: str) -> Iterator[None]:
+    """Make whatever a trigger's argument checks raise an :class:`AimlApiArgumentError`.
+
+    The triggerer rebuilds a trigger from its stored arguments; Airflow 3.0 to 3.3 fail that one
+    trigger for a ``TypeError`` and let anything else stop every trigger it runs. The error is an
+    :class:`~airflow_aimlapi.exceptions.AimlApiConfigError` as well, with the same message, so a
+    bad argument in a DAG file still fails the parse naming it.
+
+    :param owner: The trigger class's name, for errors that do not name it yet.
+    """
+    try:
+        yield
+    except AimlApiArgumentError:
+        raise
+    except AimlApiConfigError as err:
+        raise AimlApiArgumentError(err.message) from None
+    except Exception as err:  # a check of ours that failed in an unplanned way
+        raise AimlApiArgumentError(
+            f"{owner}: invalid argument ({scrub(f'{type(err).__name__}: {err}')})."
+        ) from None
+
+
+def conn_id(value: Any, *, owner: str) -> str:
+    """Check ``aimlapi_conn_id``: a non-empty string.
+
+    :param value: The value to check.
+    :param owner: The trigger class's name, named in the error.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise AimlApiArgumentError(f"{owner}: aimlapi_conn_id must be a connection id, got {value!r}.")
+    return value
+
+
+def poll_interval(trigger: BaseTrigger, value: Any) -> float:
+    """Validate ``poll_interval``; below the floor, warn and use the floor.
+
+    :param trigger: The trigger being built (its name is in messages, its logger warns).
+    :param value: The value to check.
+    """
+    interval = coerce_poll_interval(value, owner=type(trigger).__name__, floor=_poller.MIN_POLL_INTERVAL)
+    if interval > float(value):
+        trigger.log.warning(
+            "%s: poll_interval %r is below the %g s floor; polling every %g s.",
+            type(trigger).__name__,
+            value,
+            _poller.MIN_POLL_INTERVAL,
+            interval,
+        )
+    return interval
+
+
+def first_delay(value: Any) -> float:
+    """Validate the gate's ``first_check_delay``: finite seconds >= 0.
+
+    :param value: The value to check.
+    """
+    try:
+        delay = float(value)
+    except (TypeError, ValueError):
+        delay = math.nan
+    if isinstance(value, bool) or not math.isfinite(delay) or delay < 0:
+        raise AimlApiArgumentError(
+            "AimlApiBalanceTrigger: first_check_delay must be a finite number of seconds >= 0, "
+            f"got {value!r}."
+        )
+    return delay
+
+
+class LogCadence:
+    """Say when a trigger's routine log line is due: once per its own poll interval.
+
+    A poller shared with faster triggers hands every trigger each answer it gets (so a change is
+    seen at once); a trigger's routine lines come at its own cadence only.
+
+    :param poll_interval: The trigger's poll interval in seconds.
+    """
+
+    def __init__(self, poll_interval: float) -> None:
+        self.poll_interval = poll_interval
+        self._last = -math.inf
+
+    def due(self) -> bool:
+        """Return whether a line is due now, and if so count it as written."""
+        at = now()
+        # 0.9: answers arrive a little early or late around the interval; none should be skipped.
+        if at - self._last < 0.9 * self.poll_interval:
+            return False
+        self._last = at
+        return True
+
+
+async def check(poller: SharedBalancePoller, wait: float) -> Balance:
+    """Read the balance: now (or an answer fresh enough) for ``wait <= 0``, else the next answer.
+
+    :param poller: The account's shared poller.
+    :param wait: Seconds to wait for someone else's answer before polling ourselves.
+    """
+    return await (poller.balance() if wait <= 0 else poller.next_balance(wait))

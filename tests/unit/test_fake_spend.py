@@ -260,7 +260,7 @@ def test_logs_status_and_model_filters(api: FakeAimlApi) -> None:
     def rows(**params: Any) -> list[tuple[str, str]]:
         return [(r["model"], r["status"]) for r in ok(get(api, "/v2/logs", period="1d", **params))["data"]]
 
-    refused(get(api, "/v2/logs", period="1d", status="succeeded,failed"), 400, "status")
+    refused(get(api, "/v2/logs", period="1d", status="succeeded,failed"), 400, "status", "repeat")
     refused(get(api, "/v2/logs", period="1d", status="ok"), 400, "status")
     refused(get(api, "/v2/logs", period="1d", model=[f"m{i}" for i in range(51)]), 400, "50")
     assert len(rows(model=[f"m{i}" for i in range(49)] + ["openai/gpt-5"])) == 2

@@ -106,9 +106,10 @@ class AimlApiBalanceSensor(BaseSensorOperator):
             if name in kwargs:
                 _sensor_seconds(kwargs[name], owner=owner, param=name)
         super().__init__(**kwargs)
-        # Literals are checked now; a template string, or an XComArg or other value Airflow
-        # resolves at run time, once rendered.
-        if isinstance(min_balance, (int, float, str)) and not self._is_template(min_balance):
+        # Literals (None too) are checked now; a template string, or an XComArg or other value
+        # Airflow resolves at run time, once rendered.
+        literal = min_balance is None or isinstance(min_balance, (int, float, str))
+        if literal and not self._is_template(min_balance):
             coerce_min_balance(min_balance, owner=self._owner)
         if coerce_retries(max_retries, owner=self._owner) is not None:
             warnings.warn(

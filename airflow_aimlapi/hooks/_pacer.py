@@ -10,6 +10,7 @@ documents no ``Retry-After``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -20,6 +21,10 @@ from airflow_aimlapi._paths import LOGS_RATE_LIMIT, LOGS_RATE_WINDOW
 #: Seconds added to the window: two requests the pacer spaced a window apart may reach the API a
 #: little closer together (network jitter), and the API's clock is not ours.
 PACE_MARGIN = 0.5
+#: A wait at least this long is logged, so a task that seems idle says why.
+LOGGED_WAIT = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class Pacer:
@@ -44,6 +49,7 @@ class Pacer:
         if limit < 1 or window <= 0 or margin < 0:
             raise ValueError("Pacer needs limit >= 1, window > 0 and margin >= 0")
         self.limit = limit
+        self.margin = margin
         self.span = window + margin
         self.clock = clock
         self.sleep = sleep
@@ -70,6 +76,13 @@ class Pacer:
                 wait = self._wait_needed()
             if wait <= 0:
                 return waited
+            if wait >= LOGGED_WAIT:
+                log.info(
+                    "Pacing: waiting %.1f s to stay under %d requests per %g s for this API key.",
+                    wait,
+                    self.limit,
+                    self.span - self.margin,
+                )
             self.sleep(wait)
             waited += wait
 

@@ -18,7 +18,7 @@ from airflow_aimlapi.exceptions import (
     AimlApiRateLimitError,
     AimlApiRequestError,
 )
-from airflow_aimlapi.hooks._pacer import Pacer
+from airflow_aimlapi.hooks._pacer import Pacer, pacer_for
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.records import ModelUsage, RequestLog, Transaction, UsageDetail
 
@@ -528,3 +528,21 @@ def test_a_429_the_budget_cannot_wait_out_is_raised(api: rm.Mocker, clock: Clock
     with pytest.raises(AimlApiRateLimitError):
         list(hook.iter_request_logs(period="24h"))
     assert api.call_count == 1
+
+
+def test_a_long_pacing_wait_is_logged(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    pacer = Pacer(limit=1, window=10, margin=0, clock=clock, sleep=clock.sleep)
+    with caplog.at_level("INFO", logger="airflow_aimlapi.hooks._pacer"):
+        pacer.acquire()
+        assert caplog.text == ""
+        assert pacer.acquire() == 10
+    assert "Pacing: waiting 10.0 s to stay under 1 requests per 10 s" in caplog.text
+
+
+def test_hooks_of_one_key_share_one_pacer_and_other_keys_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = AimlApiHook(), AimlApiHook()
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER", json.dumps({"conn_type": "aimlapi", "password": KEY + "x"}))
+    other = AimlApiHook("other")
+    assert pacer_for(first.settings.account_key) is pacer_for(second.settings.account_key)
+    assert pacer_for(first.settings.account_key) is not pacer_for(other.settings.account_key)
+    assert KEY not in repr(first.settings.account_key)

@@ -348,15 +348,19 @@ class AimlApiHook(BaseHook):
         at a time. Every request, retries included, goes through a pacer shared by all hooks of this
         process that use the same key, so the export stays under the API's 200 requests per 60 s;
         a 429 (the key used elsewhere too) waits a whole window and reads the same offset again, as
-        does a page that failed with a 5xx or a dropped connection.
+        does a page that failed with a 5xx or a dropped connection. Those waits are retries: they
+        count against ``max_retries`` and the retry budget, so a page refused twice in a row under
+        the default 120 s budget fails the call. Processes do not share a pacer: two exports with
+        one key in two workers share the API's limit and may see 429s.
 
         Rows are offset-paged, so the window is pinned before the first page: a ``period`` is
         resolved to ``[now - period, now)`` when this is called (``now`` in UTC, to the
         millisecond), and rows arriving during the export fall outside it. A row the API records
         late into the part already read shifts later pages by one; the rows a page repeats from
         the page before (same ``inference_id``, else ``request_id``, else all fields) are dropped,
-        so no row is yielded twice. A window longer than 92 days is read as 92-day windows,
-        newest first, sharing their boundaries (a row on a boundary is yielded once).
+        so no row is yielded twice. That late row itself is not in this export (a rerun of the
+        window has it). A window longer than 92 days is read as 92-day windows, newest first,
+        sharing their boundaries (a row on a boundary is yielded once).
 
         :param period: A window ending now: a positive whole number then ``h`` or ``d`` (``"24h"``).
         :param start: The window's start: an aware ``datetime`` or ISO-8601 string (naive is UTC).

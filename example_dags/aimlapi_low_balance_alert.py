@@ -6,7 +6,9 @@ connection. It fires once each time the balance falls below the threshold, not a
 while it stays low, and the DAG scheduled on the asset runs once per drop:
 
 * ``read_alert`` reads the watcher's event from ``triggering_asset_events`` (balance, threshold,
-  the balance of the check before) and says what happened; put your paging or ticketing here;
+  the balance of the check before) and says what happened; put your paging or ticketing here.
+  Run by hand (the Trigger button, ``airflow dags test``) there is no event: it reads the current
+  balance instead and says that no crossing triggered the run, so the wiring can be checked;
 * ``autotopup_settings`` (``AimlApiBillingOperator``) fetches the billing detail, so the run shows
   whether auto top-up is on, its threshold and its amount. When the account is fully out of
   credits the API may refuse that call with a 403 (the watcher counts that answer as a balance of
@@ -24,6 +26,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
+from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.operators.aimlapi import AimlApiBillingOperator
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
 
@@ -54,8 +57,21 @@ with DAG(
 
     @task
     def read_alert(triggering_asset_events: Any = None) -> str:
+        events = triggering_asset_events[balance_low] if triggering_asset_events else []
+        if not events:  # run by hand: the Trigger button, or `airflow dags test`
+            hook = AimlApiHook()
+            try:
+                balance = hook.get_balance()
+            finally:
+                hook.close()
+            line = (
+                f"No balance crossing triggered this run (started by hand). AIML API balance now: "
+                f"{balance.current_balance} {balance.currency}; the alert fires below {THRESHOLD} USD."
+            )
+            print(line)
+            return line
         # Airflow files a watcher's event as {"from_trigger": true, "payload": <the event>}.
-        alert = triggering_asset_events[balance_low][-1].extra["payload"]
+        alert = events[-1].extra["payload"]
         line = (
             f"AIML API balance alert: {alert['current_balance']} {alert['currency']} is below "
             f"{alert['threshold']} (previous check: {alert['previous_balance']}, "

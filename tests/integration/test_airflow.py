@@ -189,6 +189,18 @@ def test_deferrable_gate_defers_then_succeeds(sandbox: AirflowSandbox, fake: Fak
     assert sandbox.xcom(dag, "billing_after")["currency"] == "USD"
 
 
+def test_low_balance_alert_run_by_hand_reports_the_balance(
+    sandbox: AirflowSandbox, fake: FakeAimlApi
+) -> None:
+    # Run without an asset event (the Trigger button, `dags test`): it once failed with IndexError.
+    dag = "aimlapi_low_balance_alert"
+    result = sandbox.run("dags", "test", dag, env=_conn(fake))
+    assert sandbox.run_state(dag) == "success", result.stdout[-3000:]
+    said = sandbox.xcom(dag, "read_alert")
+    assert said.startswith("No balance crossing triggered this run"), said
+    assert "AIML API balance now: 100.5 USD" in said
+
+
 def test_wrong_key_fails_the_sensor_after_one_try(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
     dag = "aimlapi_balance_gate"
     wrong = "sk-wrong-key-4242"

@@ -127,7 +127,7 @@ def generate(
             usd = tokens_in * per_in + tokens_out * per_out
         nanos = max(1, round(usd * 1e9)) if ok else 0
         inference_id = random_id(rng)
-        client_id = f"dag:{key.prefix}:{len(rows)}" if rng.random() < 0.6 else None
+        client_id = f"airflow:{seed}:{len(rows)}" if rng.random() < 0.6 else None
         origin = "api" if rng.random() < 0.98 else "playground"
         row = LogRow(
             at,

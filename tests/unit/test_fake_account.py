@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -223,6 +224,9 @@ def test_a_generated_history_is_consistent_realistic_and_reproducible() -> None:
     models = {r["model"] for r in api.request_logs()} | {r["model"] for r in api.request_logs(OTHER)}
     assert len(models) >= 10
     statuses = Counter(r["status"] for r in api.request_logs())
+    client_ids = [r["client_request_id"] for r in api.request_logs() if r["client_request_id"]]
+    assert client_ids
+    assert all(re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", c) for c in client_ids)  # what the API keeps
     assert 0 < statuses["failed"] < statuses["succeeded"]
     assert api.request_logs() == made(1).request_logs()
     assert api.request_logs() != made(2).request_logs()

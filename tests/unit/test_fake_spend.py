@@ -313,3 +313,9 @@ def test_logs_rate_limit_per_key_in_a_sliding_window() -> None:
         ok(get(api, "/v2/logs", period="1d"))  # ...and the first three have left the window
         api.set_logs_rate_limit(5, 10.0)
         ok(get(api, "/v2/logs", period="1d"))
+
+
+def test_requests_are_recorded_with_their_raw_query(api: FakeAimlApi) -> None:
+    get(api, "/v2/logs", period="1d", status=["succeeded", "failed"], model="a,b")
+    assert api.requests[-1].path == "/v2/logs"
+    assert api.requests[-1].query == "period=1d&status=succeeded&status=failed&model=a%2Cb"

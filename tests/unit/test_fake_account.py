@@ -261,6 +261,10 @@ def test_control_endpoints_charge_top_up_add_keys_and_generate_history(api: Fake
     assert answer.json()["balance"] == 47.5
     assert answer.json()["row"]["client_request_id"] == "c-1"
     assert post("balance", {"top_up": 2.5}).json()["balance"] == 50.0
+    assert api.transactions()[0]["type"] == "PAYMENT"
+    assert post("balance", {"set": 40}).json()["balance"] == 40.0
+    assert api.transactions()[0]["type"] == "ADJUSTMENT"
+    assert post("balance", {"top_up": 10}).json()["balance"] == 50.0
     assert post("keys", {"key": "fourth-key"}).json() == {"prefix": "fourth-k"}
     history = post("history", {"requests": 200, "days": 1, "seed": 5, "keys": ["fourth-k"]}).json()
     assert history["requests"] == 200
@@ -290,3 +294,19 @@ def test_control_endpoints_charge_top_up_add_keys_and_generate_history(api: Fake
         assert refused.status_code == 400, (name, body)
         assert word in refused.json()["message"]
     assert api.request_count() == 2  # control calls are not API requests
+
+
+def test_ledger_paging_neither_skips_nor_repeats_while_charges_arrive(api: FakeAimlApi, clock: Clock) -> None:
+    api.generate_history(400, days=1, seed=9)
+    before = api.transactions()
+    seen: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 37}
+    while True:
+        page = get(api, "/v2/billing/transactions", **params)
+        seen += page["data"]
+        clock.now += timedelta(seconds=1)
+        api.charge("openai/gpt-5", 0.01)  # newer than anything being paged
+        if not page["pagination"]["has_more"]:
+            break
+        params["cursor"] = page["pagination"]["next_cursor"]
+    assert seen == before

@@ -99,7 +99,7 @@ class FakeAimlApi(AccountMixin, FaultsMixin):
             api.rise(per_second=2.0, until=50.0)  # the balance climbs while a sensor waits
             api.fail_next(503, times=2)  # the next two requests get 503
 
-    :param api_key: The only key the fake accepts.
+    :param api_key: The main key: the connection's, and the one :meth:`charge` uses by default.
     :param balance: The starting balance in USD.
     :param user_id: ``user_id`` of ``/v2/billing/detail``.
     :param email: ``email`` of ``/v2/billing/detail``.

@@ -170,6 +170,8 @@ class AirflowSandbox:
         self._processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
         # Processes stopped on purpose (a restarted triggerer): their exit is no failure.
         self._stopped: set[int] = set()
+        # The database's layout of task tries, once known (see _tries_are_rows).
+        self._schema_has_try_rows: bool | None = None
 
     @property
     def airflow_bin(self) -> str:
@@ -353,10 +355,51 @@ class AirflowSandbox:
         """
         run_id = run_id or self.latest_run_id(dag_id)
         rows = self.query(
-            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?",
+            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?"
+            + (" AND working_set = 1" if self._tries_are_rows() else ""),
             (dag_id, run_id),
         )
         return {str(task): (state, int(tries)) for task, state, tries in rows}
+
+    def earlier_tries(self, dag_id: str, run_id: str) -> list[tuple[str, int, str | None, bool]]:
+        """Return the tries of a DAG run's tasks before their latest one.
+
+        Each as ``(task_id, try_number, state, started)``: ``started`` is false for a try that
+        never ran (an executor that failed to launch it).
+
+        :param dag_id: The DAG.
+        :param run_id: The run.
+        """
+        if self._tries_are_rows():
+            sql = "SELECT task_id, try_number, state, start_date FROM task_instance WHERE working_set IS NULL"
+        else:
+            sql = "SELECT task_id, try_number, state, start_date FROM task_instance_history WHERE 1 = 1"
+        order = "ORDER BY task_id, try_number"
+        rows = self.query(f"{sql} AND dag_id = ? AND run_id = ? {order}", (dag_id, run_id))
+        return [(str(task), int(tries), state, start is not None) for task, tries, state, start in rows]
+
+    def rendered_fields(self, dag_id: str, task_id: str, run_id: str | None = None) -> dict[str, Any] | None:
+        """Return the template fields Airflow rendered for a task and stored (``None`` when absent).
+
+        What the UI's "Rendered Template" tab shows, decoded from JSON.
+
+        :param dag_id: The DAG.
+        :param task_id: The task.
+        :param run_id: The run; defaults to the newest.
+        """
+        run_id = run_id or self.latest_run_id(dag_id)
+        if self._tries_are_rows():
+            sql = (
+                "SELECT r.rendered_fields FROM rtif_v2 r JOIN task_instance ti ON r.task_instance_id = ti.id "
+                "WHERE ti.dag_id = ? AND ti.task_id = ? AND ti.run_id = ? AND ti.working_set = 1"
+            )
+        else:
+            sql = (
+                "SELECT rendered_fields FROM rendered_task_instance_fields "
+                "WHERE dag_id = ? AND task_id = ? AND run_id = ?"
+            )
+        fields: dict[str, Any] | None = _json_value(self.query(sql, (dag_id, task_id, run_id)))
+        return fields
 
     def xcom(self, dag_id: str, task_id: str, key: str = "return_value", run_id: str | None = None) -> Any:
         """Return a task's XCom value, decoded from JSON (``None`` when absent).
@@ -367,14 +410,38 @@ class AirflowSandbox:
         :param run_id: The run; defaults to the newest.
         """
         run_id = run_id or self.latest_run_id(dag_id)
-        rows = self.query(
-            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ? AND run_id = ?",
-            (dag_id, task_id, key, run_id),
-        )
-        if not rows or rows[0][0] is None:
-            return None
-        value = rows[0][0]
-        return json.loads(value.decode() if isinstance(value, bytes) else value)
+        if self._tries_are_rows():
+            sql = (
+                "SELECT x.value FROM xcom_v2 x JOIN task_instance ti ON x.task_instance_id = ti.id "
+                "WHERE ti.dag_id = ? AND ti.task_id = ? AND x.key = ? AND ti.run_id = ? "
+                "AND ti.working_set = 1"
+            )
+        else:
+            sql = "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ? AND run_id = ?"
+        return _json_value(self.query(sql, (dag_id, task_id, key, run_id)))
+
+    def _tries_are_rows(self) -> bool:
+        """Whether this Airflow keeps every try of a task as a ``task_instance`` row of its own.
+
+        Airflow 3.4 does: the latest try's row has ``working_set`` true, earlier ones NULL (there
+        is no ``task_instance_history``), and XComs and rendered fields moved to tables keyed by
+        the try's row (``xcom_v2``, ``rtif_v2``). Read from the schema, not the version number,
+        so a pre-release with either layout is read right.
+        """
+        if self._schema_has_try_rows is None:
+            columns = {str(row[1]) for row in self.query("PRAGMA table_info(task_instance)")}
+            if not columns:  # not migrated yet: ask again later
+                return False
+            self._schema_has_try_rows = "working_set" in columns
+        return self._schema_has_try_rows
+
+
+def _json_value(rows: list[tuple[Any, ...]]) -> Any:
+    """Decode the JSON document in the first column of the first row (``None`` when absent)."""
+    if not rows or rows[0][0] is None:
+        return None
+    value = rows[0][0]
+    return json.loads(value.decode() if isinstance(value, bytes) else value)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

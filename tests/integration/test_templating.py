@@ -72,19 +72,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSandbox
         yield box
 
 
-def rendered_fields(sandbox: AirflowSandbox, task_id: str) -> dict[str, object]:
-    """What Airflow stored as the task's rendered template fields in the newest run."""
-    rows = sandbox.query(
-        "SELECT rendered_fields FROM rendered_task_instance_fields WHERE dag_id = ? AND task_id = ? "
-        "AND run_id = ?",
-        (DAG_ID, task_id, sandbox.latest_run_id(DAG_ID)),
-    )
-    assert len(rows) == 1, rows
-    value = rows[0][0]
-    fields: dict[str, object] = json.loads(value.decode() if isinstance(value, bytes) else value)
-    return fields
-
-
 def test_operator_and_sensor_render_their_templated_fields(sandbox: AirflowSandbox) -> None:
     # Two accounts: the templates pick "rendered"; an unrendered id names no connection at all.
     with (
@@ -102,8 +89,8 @@ def test_operator_and_sensor_render_their_templated_fields(sandbox: AirflowSandb
         states = {task: state for task, (state, _) in sandbox.task_states(DAG_ID).items()}
 
         # What Airflow rendered and stored, per task.
-        assert rendered_fields(sandbox, "billing") == {"aimlapi_conn_id": "aimlapi_rendered"}, output
-        assert rendered_fields(sandbox, "gate") == {
+        assert sandbox.rendered_fields(DAG_ID, "billing") == {"aimlapi_conn_id": "aimlapi_rendered"}, output
+        assert sandbox.rendered_fields(DAG_ID, "gate") == {
             "min_balance": "15.0",
             "aimlapi_conn_id": "aimlapi_rendered",
         }, output
@@ -114,11 +101,11 @@ def test_operator_and_sensor_render_their_templated_fields(sandbox: AirflowSandb
         assert unused.request_count() == 0
         # ...and the sensor compared the balance with the rendered minimum.
         assert states["gate"] == "success", output
-        assert "AIML API balance 20.0 USD >= 15.0: done." in everything
+        assert "AIML API balance 20.0 USD >= 15.0" in everything
 
         # The control: with min_balance left out of template_fields, the template reaches the
         # sensor as text, Airflow stores no rendered value for it, and the sensor fails naming
         # the field instead of checking a balance.
-        assert rendered_fields(sandbox, "control") == {"aimlapi_conn_id": "aimlapi_rendered"}, output
+        assert sandbox.rendered_fields(DAG_ID, "control") == {"aimlapi_conn_id": "aimlapi_rendered"}, output
         assert states["control"] == "failed", output
         assert "'control': min_balance" in everything, output

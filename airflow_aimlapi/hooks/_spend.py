@@ -6,6 +6,7 @@ hook's retries (and, for ``/v2/logs``, its pacer) inside. Pages are read lazily:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +29,7 @@ from airflow_aimlapi.records import (
 from airflow_aimlapi.windows import Window, format_instant
 
 Params = Sequence[tuple[str, str]]
+log = logging.getLogger(__name__)
 PageT = TypeVar("PageT", TransactionPage, RequestLogPage, Usage, UsageDetail)
 Get = Callable[[Endpoint[PageT], Params], PageT]
 
@@ -103,28 +105,42 @@ def iter_request_logs(
 ) -> Iterator[RequestLog]:
     """Yield the log rows of each window (newest window first), page by page, newest first.
 
-    Offset pages move when a row is inserted into the part already read (the API records some
-    requests late): every later row shifts one place down and the next page starts with a row
-    already yielded. Such leading rows, and rows on the boundary two windows share, are
-    recognised by :func:`row_identity` against the previous page and dropped.
+    Offset pages move when rows are inserted into the part already read (the API records some
+    requests late): the rows after them shift down, and the next pages start with rows already
+    yielded. So a row is yielded only if it is not newer than the last one yielded (``created``
+    never goes up), and, at that same ``created``, only if no row of the same
+    :func:`row_identity` was yielded at it. This needs no memory of the rows before, holds however
+    many rows arrive, and also drops a row repeated on the boundary two windows share. A row
+    recorded late into the part already read is not exported (it sorts before the last row
+    yielded); the number of rows left out this way is logged.
 
     :param get: Reads one page (retries and pacing included).
     :param windows: The windows, newest first.
     :param filters: The other query parameters of every page (key prefix, models, statuses).
     :param page_size: Rows per page (``limit``).
     """
-    previous: set[Hashable] = set()
+    frontier: datetime | None = None  # the ``created`` of the last row yielded
+    at_frontier: set[Hashable] = set()  # the identities yielded at exactly that time
+    previous_page: set[Hashable] = set()
+    late = 0
     for window in windows:
         offset = 0
         while True:
             params = [*window.params(), *filters, ("limit", str(page_size)), ("offset", str(offset))]
             page = get(LOGS, params)
             rows = page.data
-            seen = 0
-            while seen < len(rows) and row_identity(rows[seen]) in previous:
-                seen += 1
-            yield from rows[seen:]
-            previous = {row_identity(row) for row in rows}
+            for row in rows:
+                identity = row_identity(row)
+                if frontier is not None and (
+                    row.created > frontier or (row.created == frontier and identity in at_frontier)
+                ):
+                    late += identity not in previous_page and identity not in at_frontier
+                    continue
+                if row.created != frontier:
+                    frontier, at_frontier = row.created, set()
+                at_frontier.add(identity)
+                yield row
+            previous_page = {row_identity(row) for row in rows}
             if not page.has_more:
                 break
             if not rows:
@@ -133,6 +149,15 @@ def iter_request_logs(
                     endpoint=LOGS.path,
                 )
             offset += len(rows)
+    if late:
+        log.warning(
+            "%d %s of %s sorted before rows already exported (recorded late, or moved more than a "
+            "page by such rows) and %s left out; export the window again to include late rows.",
+            late,
+            "row" if late == 1 else "rows",
+            LOGS.path,
+            "was" if late == 1 else "were",
+        )
 
 
 def _money(value: float) -> Decimal:

@@ -356,11 +356,13 @@ class AimlApiHook(BaseHook):
         Rows are offset-paged, so the window is pinned before the first page: a ``period`` is
         resolved to ``[now - period, now)`` when this is called (``now`` in UTC, to the
         millisecond), and rows arriving during the export fall outside it. A row the API records
-        late into the part already read shifts later pages by one; the rows a page repeats from
-        the page before (same ``inference_id``, else ``request_id``, else all fields) are dropped,
-        so no row is yielded twice. That late row itself is not in this export (a rerun of the
-        window has it). A window longer than 92 days is read as 92-day windows, newest first,
-        sharing their boundaries (a row on a boundary is yielded once).
+        late into the part already read shifts the later pages down, so they repeat rows already
+        yielded: a row is yielded only if its ``created`` is not newer than the last row's, and
+        at that same ``created`` only once (by ``inference_id``, else ``request_id``, else all
+        fields). So no row is yielded twice, rows come newest first, and memory stays flat. The
+        late row itself is not in this export (a warning counts such rows; a rerun of the window
+        has them). A window longer than 92 days is read as 92-day windows, newest first, sharing
+        their boundaries (a row on a boundary is yielded once).
 
         :param period: A window ending now: a positive whole number then ``h`` or ``d`` (``"24h"``).
         :param start: The window's start: an aware ``datetime`` or ISO-8601 string (naive is UTC).

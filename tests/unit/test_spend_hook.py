@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 import requests_mock as rm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_aimlapi.exceptions import (
     AimlApiConfigError,
@@ -19,8 +22,18 @@ from airflow_aimlapi.exceptions import (
     AimlApiRequestError,
 )
 from airflow_aimlapi.hooks._pacer import Pacer, pacer_for
+from airflow_aimlapi.hooks._spend import iter_request_logs
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
-from airflow_aimlapi.records import ModelUsage, RequestLog, Transaction, UsageDetail
+from airflow_aimlapi.records import (
+    Amount,
+    ModelUsage,
+    RequestLog,
+    RequestLogPage,
+    Tokens,
+    Transaction,
+    UsageDetail,
+)
+from airflow_aimlapi.windows import Window
 
 KEY = "sk-spend-hook-test-0123456789"
 BASE = "https://api.aimlapi.com"
@@ -546,3 +559,78 @@ def test_hooks_of_one_key_share_one_pacer_and_other_keys_do_not(monkeypatch: pyt
     assert pacer_for(first.settings.account_key) is pacer_for(second.settings.account_key)
     assert pacer_for(first.settings.account_key) is not pacer_for(other.settings.account_key)
     assert KEY not in repr(first.settings.account_key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    created=st.lists(st.integers(min_value=0, max_value=15), max_size=40),
+    page_size=st.integers(min_value=1, max_value=7),
+    late=st.lists(st.tuples(st.integers(min_value=1, max_value=12), st.integers(0, 15)), max_size=12),
+)
+def test_offset_paging_never_repeats_or_loses_a_row_while_rows_arrive(
+    created: list[int], page_size: int, late: list[tuple[int, int]]
+) -> None:
+    """Rows recorded late land in order anywhere; none is yielded twice, none there at the start is lost."""
+    # The server's rows, newest first: by created, then (for equal times) the later recorded first.
+    rows: list[tuple[int, int]] = sorted(((c, i) for i, c in enumerate(created)), reverse=True)
+    served = 0
+
+    def as_log(key: tuple[int, int]) -> RequestLog:
+        return RequestLog(
+            **_row_fields(key[1], datetime(2026, 11, 30, tzinfo=UTC) - timedelta(seconds=15 - key[0]))
+        )
+
+    def get(endpoint: Any, params: Any) -> RequestLogPage:
+        nonlocal served
+        q = dict(params)
+        limit, offset = int(q["limit"]), int(q["offset"])
+        page = rows[offset : offset + limit]
+        answer = RequestLogPage(
+            tuple(map(as_log, page)), limit, offset, len(rows), offset + len(page) < len(rows)
+        )
+        served += 1
+        for after, when in late:
+            if after == served:  # recorded now, dated `when`: it sorts into the list
+                rows.append((when, 1000 + len(rows)))
+                rows.sort(reverse=True)
+        return answer
+
+    original = [as_log(key) for key in rows]
+    window = Window(start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 12, 1, tzinfo=UTC))
+    got = list(iter_request_logs(get, [window], [], page_size))
+    assert len({row.inference_id for row in got}) == len(got)
+    assert all(newer.created >= older.created for newer, older in itertools.pairwise(got))
+    assert set(original) <= set(got)
+
+
+def _row_fields(i: int, created: datetime | None = None) -> dict[str, Any]:
+    return {
+        "created": created or datetime(2026, 11, 30, tzinfo=UTC) - timedelta(seconds=i),
+        "status": "succeeded",
+        "origin": "api",
+        "model": "m",
+        "cost": Amount(0.001, 2000),
+        "tokens": Tokens(1, 2, 3),
+        "request_id": f"req-{i}",
+        "inference_id": f"inf-{i}",
+        "client_request_id": None,
+    }
+
+
+def test_rows_recorded_late_that_sort_before_the_export_are_left_out_and_counted(
+    hook: AimlApiHook, api: rm.Mocker, caplog: pytest.LogCaptureFixture
+) -> None:
+    logs = Logs(4)
+    newer = datetime(2026, 11, 30, 0, 0, 5, tzinfo=UTC)
+
+    def insert_two_newer_rows(server: Logs) -> None:
+        if len(api.request_history) == 1:
+            server.rows[0:0] = [log_row(98, created=newer), log_row(97, created=newer)]
+            server.after_request = None
+
+    logs.after_request = insert_two_newer_rows
+    api.get(LOGS_URL, json=logs)
+    with caplog.at_level("WARNING", logger="airflow_aimlapi.hooks._spend"):
+        rows = list(hook.iter_request_logs(period="24h", page_size=1))
+    assert inference_ids(rows) == ["inf-0", "inf-1", "inf-2", "inf-3"]
+    assert "1 row of /v2/logs sorted before rows already exported" in caplog.text

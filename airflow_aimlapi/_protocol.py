@@ -188,6 +188,13 @@ def settings_from_connection(
     _check_key_characters(named, api_key)
     base_url = _base_url(named, host, schema, port, api_key)
     _warn_unknown_extras(named, extra)
+    if (getattr(conn, "login", None) or "").strip():
+        # aimlapi://user:key@host puts "user" here. Never sent, never quoted: it may be a secret.
+        log.warning(
+            "%s has a login, which is not used: only the API key (password) is sent, as a Bearer "
+            "token. Remove the login.",
+            named.subject,
+        )
     if timeout is None:
         timeout = _extra(extra, "timeout")
     read_timeout = _positive_seconds(named, "timeout", timeout, DEFAULT_READ_TIMEOUT)

@@ -230,6 +230,7 @@ def test_settings_built_by_hand_cannot_carry_user_info() -> None:
     [
         ("https//api.aimlapi.com", None),  # parsed by urlsplit as a bare host named "https"
         ("http//api.aimlapi.com/v1", None),
+        ("htps//api.aimlapi.com", None),  # would be a host named "htps" with a path "//api..."
         ("https:/api.aimlapi.com", None),
         ("http:/127.0.0.1:8080", None),
         ("https:api.aimlapi.com", None),
@@ -328,3 +329,19 @@ def test_the_connection_test_masks_the_key_in_the_form_sent(padded_key_conn: str
     ok, _ = AimlApiHook("padded").test_connection()  # nothing listens on port 9
     assert not ok
     assert padded_key_conn not in redact(f"sending Bearer {padded_key_conn}")
+
+
+def test_a_login_from_a_uri_is_named_as_unused_never_quoted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Airflow parses aimlapi://gwuser:KEY@host into login "gwuser", password KEY, host "host".
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WITH_LOGIN", f"aimlapi://{GW_USER}:sk-test-key-0123456789@gateway.internal"
+    )
+    caplog.set_level(logging.WARNING, logger="airflow_aimlapi")
+    settings = AimlApiHook("with_login").settings
+    assert settings.base_url == "https://gateway.internal"
+    lines = [r.getMessage() for r in caplog.records if "login" in r.getMessage()]
+    assert len(lines) == 1
+    assert "Connection 'with_login'" in lines[0]
+    assert GW_USER not in lines[0]

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow_aimlapi._paths import MAX_WINDOW_DAYS
-from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.exceptions import AimlApiConfigError, scrub
 
 #: The longest window one request may cover.
 MAX_WINDOW = timedelta(days=MAX_WINDOW_DAYS)
@@ -46,9 +46,12 @@ def _fail(owner: str, param: str, problem: str) -> AimlApiConfigError:
     return AimlApiConfigError(f"{owner}: {param} {problem}")
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
+def quote_argument(value: Any) -> str:
+    """Quote a bad argument for an error: shortened, through the one redaction function.
+
+    :param value: The argument as the caller gave it.
+    """
+    return repr(scrub(value, limit=_QUOTE)) if isinstance(value, str) else scrub(repr(value), limit=_QUOTE)
 
 
 def parse_period(value: Any, *, owner: str, param: str = "period") -> timedelta:
@@ -63,7 +66,8 @@ def parse_period(value: Any, *, owner: str, param: str = "period") -> timedelta:
         raise _fail(
             owner,
             param,
-            f"must be a positive whole number then 'h' or 'd' (like '24h' or '7d'), got {_show(value)}.",
+            "must be a positive whole number then 'h' or 'd' (like '24h' or '7d'), "
+            f"got {quote_argument(value)}.",
         )
     return int(match.group(1)) * _UNITS[match.group(2)]
 
@@ -83,7 +87,7 @@ def parse_instant(value: Any, *, owner: str, param: str) -> datetime:
             raise _fail(
                 owner,
                 param,
-                f"must be an ISO-8601 date-time like '2026-07-01T00:00:00Z', got {_show(value)}.",
+                f"must be an ISO-8601 date-time like '2026-07-01T00:00:00Z', got {quote_argument(value)}.",
             ) from None
     elif isinstance(value, datetime):
         parsed = value
@@ -93,7 +97,7 @@ def parse_instant(value: Any, *, owner: str, param: str) -> datetime:
         raise _fail(
             owner,
             param,
-            f"must be a datetime or an ISO-8601 string, got {type(value).__name__} {_show(value)}.",
+            f"must be a datetime or an ISO-8601 string, got {type(value).__name__} {quote_argument(value)}.",
         )
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return parsed.replace(tzinfo=UTC)

@@ -18,16 +18,10 @@ from airflow_aimlapi._paths import (
     MIN_PAGE_SIZE,
 )
 from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.windows import quote_argument
 
 #: A key prefix is the key's first characters: this many.
 KEY_PREFIX_LENGTH = 8
-#: How many characters of a bad argument an error quotes.
-_QUOTE = 60
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
 
 
 def check_choice(value: Any, allowed: tuple[str, ...], *, owner: str, param: str) -> str | None:
@@ -41,7 +35,9 @@ def check_choice(value: Any, allowed: tuple[str, ...], *, owner: str, param: str
     if value is None or value == "":
         return None
     if not isinstance(value, str) or value not in allowed:
-        raise AimlApiConfigError(f"{owner}: {param} must be one of {', '.join(allowed)}; got {_show(value)}.")
+        raise AimlApiConfigError(
+            f"{owner}: {param} must be one of {', '.join(allowed)}; got {quote_argument(value)}."
+        )
     return value
 
 
@@ -76,7 +72,9 @@ def _values(value: Any, *, owner: str, param: str) -> tuple[str, ...]:
         ) from None
     for item in values:
         if not isinstance(item, str) or not item:
-            raise AimlApiConfigError(f"{owner}: {param} must hold non-empty strings, got {_show(item)}.")
+            raise AimlApiConfigError(
+                f"{owner}: {param} must hold non-empty strings, got {quote_argument(item)}."
+            )
     return values
 
 
@@ -119,7 +117,7 @@ def check_page_size(value: Any, *, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_PAGE_SIZE <= value <= MAX_PAGE_SIZE:
         raise AimlApiConfigError(
             f"{owner}: page_size must be a whole number from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, "
-            f"got {_show(value)}."
+            f"got {quote_argument(value)}."
         )
     return value
 

@@ -187,3 +187,11 @@ def test_split_covers_the_window_exactly_newest_first(start: datetime, length: t
         assert piece.end is not None
         assert timedelta(0) <= piece.end - piece.start <= MAX_WINDOW
     assert len(pieces) == max(1, -(-length // MAX_WINDOW))
+
+
+def test_a_bad_argument_is_quoted_through_scrub() -> None:
+    with pytest.raises(AimlApiConfigError) as caught:
+        parse_instant("https://user:s3cr3t-password@example.com/" + "x" * 100, owner=OWNER, param="start")
+    assert "s3cr3t" not in str(caught.value)
+    assert "***@" in str(caught.value)
+    assert len(str(caught.value)) < 200

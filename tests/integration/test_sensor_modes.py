@@ -8,7 +8,9 @@ own connection served by its own fake API, so one ``dags test`` run covers a who
 ``dags test`` runs a deferred task's trigger in-process, so the deferrable cells go through a
 real deferral, trigger event and resume: their worker check answers 503 ("not yet"), and the
 answer under test is what the trigger meets. ``dags test`` has no deferral timeout, so the
-deferrable cells that wait until the sensor's timeout are covered by the unit tests only.
+deferrable cells that wait until the sensor's timeout are covered by the unit tests here, and under
+a real scheduler and triggerer (both waiting modes, with and without ``soft_fail``) by
+``tests/e2e/test_deferrable_e2e.py::test_the_sensor_times_out_under_the_scheduler_and_triggerer``.
 """
 
 from __future__ import annotations

@@ -10,16 +10,21 @@ from the environment keep working. Each sets the header from
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import httpx
-import requests
-from requests.auth import AuthBase
 
 from airflow_aimlapi._protocol import ApiSettings
 
+if TYPE_CHECKING:
+    import requests
 
-class BearerAuth(AuthBase):
+
+class BearerAuth:
     """``requests`` auth that sends the connection's key as ``Authorization: Bearer <key>``.
+
+    A callable, which is all ``requests`` asks of an auth object (``requests.auth.AuthBase`` adds
+    nothing else): so importing this module, as the triggers do, does not import ``requests``.
 
     :param settings: The settings whose key is sent.
     """

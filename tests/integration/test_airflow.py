@@ -169,7 +169,7 @@ def test_balance_gate_waits_for_the_top_up(sandbox: AirflowSandbox, fake: FakeAi
     assert gate["currency"] == "USD"
     assert gate["current_balance"] >= 10
     assert sandbox.xcom(dag, "billing_after")["current_balance"] >= gate["current_balance"]
-    assert "2.0 USD < 10.0: waiting" in result.stdout
+    assert "balance 2.0 USD < 10.0" in result.stdout
 
 
 def test_deferrable_gate_defers_then_succeeds(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
@@ -181,10 +181,10 @@ def test_deferrable_gate_defers_then_succeeds(sandbox: AirflowSandbox, fake: Fak
     assert sandbox.run_state(dag) == "success", result.stdout[-3000:]
     out = result.stdout
     # The sensor checked once and deferred; the trigger did the waiting (log formats differ
-    # between Airflow releases, so only the messages are matched).
+    # between Airflow releases, so only the messages are matched, up to the next-check part).
     deferred_at = out.index("Pausing task as DEFERRED")
-    assert "2.0 USD < 10.0: waiting." in out[:deferred_at]
-    assert "USD < 10.0 (connection 'aimlapi_default'): waiting." in out[deferred_at:]
+    assert "balance 2.0 USD < 10.0" in out[:deferred_at]
+    assert "USD < 10.0 (connection 'aimlapi_default'): waiting" in out[deferred_at:]
     assert sandbox.xcom(dag, "wait_for_credits")["current_balance"] >= 10
     assert sandbox.xcom(dag, "billing_after")["currency"] == "USD"
 

@@ -480,10 +480,29 @@ class AimlApiHook(BaseHook):
         return interpret_response(settings, endpoint, status, headers, content)
 
 
+class _Session(requests.Session):
+    """A session that never reads ``~/.netrc``, not even on a redirect."""
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        """Drop the key on a redirect to another host; unlike requests', add no ``~/.netrc`` auth.
+
+        :param prepared_request: The redirected request.
+        :param response: The redirect answer.
+        """
+        original = response.request
+        if (
+            "Authorization" in prepared_request.headers
+            and original.url is not None
+            and prepared_request.url is not None
+            and self.should_strip_auth(original.url, prepared_request.url)  # type: ignore[no-untyped-call,unused-ignore]
+        ):
+            del prepared_request.headers["Authorization"]
+
+
 def _new_session(settings: ApiSettings) -> requests.Session:
-    session = requests.Session()
+    session = _Session()
     session.headers.update(settings.headers)
-    # An explicit auth: requests then takes no Basic auth from URL user info and never reads
-    # ~/.netrc, while proxies and CA bundles from the environment still apply.
+    # An explicit auth: requests then takes no Basic auth from URL user info and reads no
+    # ~/.netrc, while proxies and CA bundles from the environment still apply (trust_env stays on).
     session.auth = BearerAuth(settings)
     return session

@@ -12,7 +12,10 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ from airflow.providers.common.compat.sdk import redact
 
 from airflow_aimlapi._auth import AsyncBearerAuth, BearerAuth
 from airflow_aimlapi._protocol import ApiSettings, settings_from_connection
-from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.exceptions import AimlApiAuthError, AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.triggers import _poller
@@ -101,6 +104,66 @@ def test_watcher_trigger_sends_the_bearer_key_despite_a_netrc_entry(
     payload = asyncio.run(first_event())
     assert payload["current_balance"] == aimlapi_fake.balance
     _all_bearer(aimlapi_fake)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records each request's Authorization header; redirects to ``target`` if set, else 401."""
+
+    target = ""
+    seen: list[str | None] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        if self.target:
+            self.send_response(302)
+            self.send_header("Location", f"{self.target}{self.path}")
+            body = b""
+        else:
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            body = b'{"message": "no key"}'
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def _recording_server(target: str = "") -> Iterator[tuple[str, list[str | None]]]:
+    seen: list[str | None] = []
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("Handler", (_Recorder,), {"target": target, "seen": seen})
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_redirect_to_another_port_gets_neither_the_key_nor_netrc_credentials(
+    netrc_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests' own redirect handling drops the key for another host (or port), then reads
+    # ~/.netrc for the new one: the second server would receive the netrc password as Basic auth.
+    key = "sk-redirect-test-0123456789"
+    with (
+        _recording_server() as (final_url, final_seen),
+        _recording_server(final_url) as (first_url, first_seen),
+    ):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_REDIRECTED",
+            json.dumps({"conn_type": "aimlapi", "host": first_url, "password": key}),
+        )
+        with pytest.raises(AimlApiAuthError):
+            AimlApiHook("redirected", max_retries=0).get_balance()
+    assert first_seen == [f"Bearer {key}"]
+    assert final_seen == [None]  # neither the key (another port) nor the netrc's Basic credentials
 
 
 # -- the auth objects win over URL user info (defence in depth) ---------------------------------

@@ -27,7 +27,7 @@ from airflow_aimlapi._paths import (
     LOGS_RATE_LIMIT,
     LOGS_RATE_WINDOW,
 )
-from airflow_aimlapi.testing import _control, _spend
+from airflow_aimlapi.testing import _control, _inference, _spend
 from airflow_aimlapi.testing._account import Account, ApiKey
 from airflow_aimlapi.testing._account_api import SPEND_PATHS, AccountMixin, make_clock
 from airflow_aimlapi.testing._entries import nanos_to_usd, to_ms, usd_to_nanos
@@ -409,7 +409,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(failure.status, failure.body, failure.headers, failure.content_type)
             return
-        if self.command != "GET":
+        if path == _inference.CHAT_COMPLETIONS_PATH and self.command == "POST":
+            if caller is None:
+                self._send(401, json.dumps(_error_body(401, path, "Unauthorized")))
+                return
+            client_id = self.headers.get("X-Client-Request-Id")
+            status, answer, headers = _inference.chat_completion(self.api, caller, body, client_id)
+            self._send(status, json.dumps(answer), headers)
+        elif self.command != "GET":
             self._send(405, json.dumps(_error_body(405, path, "Method not allowed")))
         elif caller is None:
             self._send(401, json.dumps(_error_body(401, path, "Unauthorized")))

@@ -83,6 +83,7 @@ class AimlApiHook(BaseHook):
     :param retry_backoff: Seconds before the first retry; each next retry waits about twice as long.
     :param retry_budget: The longest one call may take before its last retry starts, in seconds
         (default 120): no wait, ``Retry-After`` included, is begun that would end past it.
+        Waiting in the ``/v2/logs`` pacer does not count: only the retries' own waits do.
     """
 
     conn_name_attr = "aimlapi_conn_id"
@@ -424,10 +425,13 @@ class AimlApiHook(BaseHook):
         override = coerce_retries(max_retries, owner=type(self).__name__)
         retries = settings.max_retries if override is None else override
         started = self._clock()
+        # Only the retries' own waits count against the budget: a wait in the pacer (up to a
+        # window when the key is busy) is the rate limit being kept, not a failure being retried.
+        paced = 0.0
         attempt = 0
         while True:
             if pacer is not None:
-                pacer.acquire()
+                paced += pacer.acquire()
             try:
                 return self._get_once(endpoint, settings, session, params)
             except AimlApiError as err:
@@ -440,7 +444,7 @@ class AimlApiHook(BaseHook):
                     delay = backoff_delay(
                         attempt, base=self.retry_backoff, cap=RETRY_BACKOFF_CAP, retry_after=retry_after
                     )
-                spent = self._clock() - started
+                spent = self._clock() - started - paced
                 if spent + delay > self.retry_budget:
                     # Sleeping on would hold a worker past the budget: let Airflow's retries, or
                     # the sensor's next poke, take over.

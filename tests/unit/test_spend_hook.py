@@ -543,6 +543,23 @@ def test_a_429_the_budget_cannot_wait_out_is_raised(api: rm.Mocker, clock: Clock
     assert api.call_count == 1
 
 
+def test_a_429_right_after_a_long_pacing_wait_is_still_retried(
+    hook: AimlApiHook, api: rm.Mocker, clock: Clock
+) -> None:
+    # The pacer is full: the next request waits a whole window first. That wait keeps the rate
+    # limit; it is not a retry and must not eat the retry budget (120 s) the 429's wait needs.
+    pacer = hook._logs_pacer
+    assert pacer is not None
+    for _ in range(pacer.limit):
+        pacer.acquire()
+    logs = Logs(2, fail={0: 429}, clock=clock)
+    api.get(LOGS_URL, json=logs)
+    rows = list(hook.iter_request_logs(period="24h", page_size=2))
+    assert inference_ids(rows) == ["inf-0", "inf-1"]
+    assert [qdict(r)["offset"] for r in api.request_history] == ["0", "0"]
+    assert clock.sleeps[0] == pytest.approx(60.5)
+
+
 def test_a_long_pacing_wait_is_logged(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     pacer = Pacer(limit=1, window=10, margin=0, clock=clock, sleep=clock.sleep)
     with caplog.at_level("INFO", logger="airflow_aimlapi.hooks._pacer"):

@@ -36,6 +36,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aimlapi.operators.usage",
                     "airflow_aimlapi.operators.ledger",
                     "airflow_aimlapi.operators.logs",
+                    "airflow_aimlapi.operators.attribution",
                 ],
             }
         ],

@@ -11,6 +11,8 @@ import logging
 
 #: The gauge's name (Airflow adds its ``[metrics] statsd_prefix``, ``airflow.`` by default).
 BALANCE_GAUGE = "aimlapi.balance"
+#: One DAG's spend over the window the cost attribution operator read (USD), tagged ``dag_id``.
+DAG_SPEND_GAUGE = "aimlapi.dag_spend"
 
 log = logging.getLogger(__name__)
 
@@ -29,3 +31,20 @@ def record_balance(conn_id: str, balance: float) -> None:
         Stats.gauge(BALANCE_GAUGE, balance, tags={"conn_id": conn_id})
     except Exception:  # metrics must never break a task or a trigger
         log.debug("Could not publish %s", BALANCE_GAUGE, exc_info=True)
+
+
+def record_dag_spend(conn_id: str, dag_id: str, usd: float) -> None:
+    """Publish one DAG's attributed spend over a window as the gauge ``aimlapi.dag_spend``.
+
+    A metrics failure never fails the caller: it is logged at debug level and dropped.
+
+    :param conn_id: The Airflow connection the logs were read with (the ``conn_id`` tag).
+    :param dag_id: The DAG (its digest when the id did not fit readably; the ``dag_id`` tag).
+    :param usd: The DAG's spend in USD.
+    """
+    try:
+        from airflow.providers.common.compat.sdk import Stats
+
+        Stats.gauge(DAG_SPEND_GAUGE, usd, tags={"dag_id": dag_id, "conn_id": conn_id})
+    except Exception:  # metrics must never break a task
+        log.debug("Could not publish %s", DAG_SPEND_GAUGE, exc_info=True)

@@ -95,9 +95,19 @@ class ClientRequestRef:
         return part in self.digests
 
 
-def _digest(value: str) -> str:
+def part_digest(value: str) -> str:
+    """Return the digest that stands for ``value`` in an id where it does not fit readably.
+
+    For matching a :class:`ClientRequestRef` part that :attr:`~ClientRequestRef.digests` names
+    (``-`` and 16 lowercase base32 characters of its SHA-256).
+
+    :param value: A DAG id, run id, task id or tag.
+    """
     raw = hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
     return "-" + base64.b32encode(raw).decode("ascii").lower()[:_DIGEST_LENGTH]
+
+
+_digest = part_digest
 
 
 def _decode_run_id(text: str) -> str | None:
@@ -288,4 +298,5 @@ __all__ = [
     "client_request_id",
     "encode_client_request_id",
     "parse_client_request_id",
+    "part_digest",
 ]

@@ -118,6 +118,7 @@ CONSTRUCTORS: dict[str, Ctor] = {
     "AimlApiRequestLogExportOperator": Ctor(
         {"task_id": "t", "destination": DESTINATION}, {"timeout": TIMEOUT, "max_retries": RETRIES}
     ),
+    "AimlApiCostAttributionOperator": Ctor({"task_id": "t"}, {"timeout": TIMEOUT, "max_retries": RETRIES}),
 }
 
 

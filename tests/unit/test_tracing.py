@@ -19,6 +19,7 @@ from airflow_aimlapi.tracing import (
     client_request_id,
     encode_client_request_id,
     parse_client_request_id,
+    part_digest,
 )
 
 #: The API's documented rule, restated here so the test does not trust the module's own copy.
@@ -183,3 +184,10 @@ def test_module_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_part_digest_is_what_the_id_holds() -> None:
+    ref = parse_client_request_id(encode_client_request_id("d" * 200, "r", "t", -1, 1))
+    assert ref is not None
+    assert ref.is_digest("dag_id")
+    assert ref.dag_id == part_digest("d" * 200)

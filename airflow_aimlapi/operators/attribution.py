@@ -1,0 +1,357 @@
+"""Operator that attributes a window's AIML API spend to DAGs, runs and tasks (``GET /v2/logs``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_aimlapi._metrics import record_dag_spend
+from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
+from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.operators._export import string_tuple
+from airflow_aimlapi.operators._interval import check_window, explicit_window, is_template, window_from_run
+from airflow_aimlapi.operators._writer import (
+    FILE_FORMATS,
+    ExportFile,
+    check_file_format,
+    resolve_destination,
+    shown,
+)
+from airflow_aimlapi.tracing import parse_client_request_id, part_digest
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+    from airflow_aimlapi.operators._interval import Window
+    from airflow_aimlapi.records import RequestLog
+
+#: What ``group_by`` may name.
+GROUP_KEYS = ("dag_id", "run_id", "task_id", "tag", "model")
+#: The sums of every group, in the order of the table's columns.
+MEASURES = ("requests", "failed", "usd", "credits", "input_tokens", "output_tokens")
+#: Why a row is unattributed: no id sent, an id that is not ours (someone else's or malformed),
+#: or one of our ids from a DAG outside ``dag_ids``.
+REASONS = ("no_id", "not_ours", "other_dag")
+
+
+@dataclass
+class Tally:
+    """The running sums of one group (USD as an exact ``Decimal``, credits and tokens as integers).
+
+    :param requests: Rows (succeeded and failed).
+    :param failed: Failed rows (cost 0).
+    :param usd: Cost in USD.
+    :param credits: Cost in credits.
+    :param input_tokens: Input tokens.
+    :param output_tokens: Output tokens.
+    """
+
+    requests: int = 0
+    failed: int = 0
+    usd: Decimal = Decimal(0)
+    credits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add(self, row: RequestLog, usd: Decimal) -> None:
+        """Count one log row in.
+
+        :param row: The row.
+        :param usd: Its cost, read exactly.
+        """
+        self.requests += 1
+        self.failed += row.status == "failed"
+        self.usd += usd
+        self.credits += row.cost.credits
+        self.input_tokens += row.tokens.input
+        self.output_tokens += row.tokens.output
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the sums, USD as exact decimal text (``"0.00124"``)."""
+        return {
+            "requests": self.requests,
+            "failed": self.failed,
+            "usd": decimal_text(self.usd),
+            "credits": self.credits,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+
+
+def decimal_text(value: Decimal) -> str:
+    """Return a Decimal as plain text: ``"41.0375"``, never ``"4.10375E+1"``.
+
+    :param value: The amount.
+    """
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
+class AimlApiCostAttributionOperator(BaseOperator):
+    """Attribute one window's AIML API spend to the DAGs, runs and tasks that made the calls.
+
+    Reads the window's request logs (``GET /v2/logs``) a page at a time, reads each row's
+    ``client_request_id`` with :func:`airflow_aimlapi.tracing.parse_client_request_id` (the ids
+    :func:`~airflow_aimlapi.tracing.client_request_headers` sends) and adds the row to its group:
+    memory grows with the number of groups, not rows. Rows that are not attributed (no id, an id
+    that is not ours or is malformed, or, with ``dag_ids``, a DAG not listed) are added up as the
+    ``unattributed`` remainder, with a count per reason; they are never an error. USD is added as
+    exact decimals and credits as integers, so ``attributed + unattributed == total`` exactly.
+
+    With no window the run's data interval is read (for a run whose interval is empty, as with
+    ``CronTriggerTimetable``, the timetable's last full period), as :class:`AimlApiUsageOperator`
+    does. The ``return_value`` XCom::
+
+        {"start": "...", "end": "...", "group_by": ["dag_id", "task_id"],
+         "groups": [{"dag_id": "etl", "task_id": "summarise", "requests": 12, "failed": 1,
+                     "usd": "0.01824", "credits": 36480, "input_tokens": 912, "output_tokens": 640}],
+         "attributed": {...sums...}, "unattributed": {...sums..., "reasons": {"no_id": 3, ...}},
+         "total": {...sums...}, "rows": 15}
+
+    Groups are sorted by USD, highest first. A part of an id that did not fit readably (a long or
+    non-ASCII DAG or task id, a custom run id) is grouped under its digest (``-`` and 16
+    characters; see :mod:`airflow_aimlapi.tracing`). Each DAG's spend in the window is published as
+    the gauge ``aimlapi.dag_spend`` (tags ``dag_id`` and ``conn_id``). With ``destination`` the
+    whole table (every group, then the unattributed remainder with ``attributed`` false) is
+    written there atomically, as the export operators write; the XCom then also holds ``path``.
+
+    The logs are analytics, not the account of record (that is the ledger), and a row arrives
+    after its call: attribute a window once it has closed.
+
+    :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
+    :param period: A window ending when the task runs: ``"24h"``, ``"7d"`` (templated). Not with
+        ``start``/``end``.
+    :param start: The window's start (templated): an aware ``datetime`` or ISO-8601 text (naive
+        means UTC). Pass ``start`` and ``end`` together.
+    :param end: The window's end, not included (templated).
+    :param key_prefix: The first 8 characters of the API key whose requests to read (templated);
+        by default the connection's own key. Another key's prefix needs a management key.
+    :param dag_ids: Attribute only these DAGs (templated); our ids from other DAGs count as
+        unattributed (reason ``other_dag``). ``None``: every DAG.
+    :param group_by: The parts to group by, any of ``dag_id``, ``run_id``, ``task_id``, ``tag``,
+        ``model``.
+    :param destination: Where to write the whole table (templated): an ``ObjectStoragePath`` or a
+        URL string; ``None`` writes nothing.
+    :param file_format: The table's format: ``"jsonl"`` (default) or ``"csv"``.
+    :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
+    :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
+    """
+
+    template_fields: Sequence[str] = (
+        "aimlapi_conn_id",
+        "period",
+        "start",
+        "end",
+        "key_prefix",
+        "dag_ids",
+        "destination",
+    )
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        aimlapi_conn_id: str = "aimlapi_default",
+        period: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        key_prefix: str | None = None,
+        dag_ids: Sequence[str] | None = None,
+        group_by: Sequence[str] = ("dag_id", "task_id"),
+        destination: Any = None,
+        file_format: str = FILE_FORMATS[0],
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aimlapi_conn_id = aimlapi_conn_id
+        self.period = period
+        self.start = start
+        self.end = end
+        self.key_prefix = key_prefix
+        self.dag_ids = dag_ids
+        self.group_by = string_tuple(group_by, param="group_by", owner=self.owner_name, allowed=GROUP_KEYS)
+        if not self.group_by or len(set(self.group_by)) != len(self.group_by):
+            raise AimlApiConfigError(
+                f"{self.owner_name}: group_by must name at least one part, each once; got {group_by!r}."
+            )
+        self.destination = destination
+        self.file_format = check_file_format(file_format, owner=self.owner_name)
+        self.timeout = coerce_timeout(timeout, owner=self.owner_name, param="timeout")
+        self.max_retries = coerce_retries(max_retries, owner=self.owner_name)
+        check_window(period=period, start=start, end=end, owner=self.owner_name)
+        literal = isinstance(dag_ids, (str, list, tuple)) and not is_template(dag_ids)
+        if literal and not (isinstance(dag_ids, (list, tuple)) and any(map(is_template, dag_ids))):
+            string_tuple(dag_ids, param="dag_ids", owner=self.owner_name)  # else checked once rendered
+        if isinstance(destination, str) and not is_template(destination):
+            resolve_destination(destination, owner=self.owner_name)
+
+    @property
+    def owner_name(self) -> str:
+        """How errors name this task: ``"<class> '<task_id>'"``."""
+        return f"{type(self).__name__} '{self.task_id}'"
+
+    @cached_property
+    def hook(self) -> AimlApiHook:
+        """The hook for ``aimlapi_conn_id`` (built on first use, never at DAG parse time)."""
+        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+        return AimlApiHook(self.aimlapi_conn_id, timeout=self.timeout, max_retries=self.max_retries)
+
+    def close_hook(self) -> None:
+        """Close the hook's session, if one was opened: its pooled sockets end with the task."""
+        hook: AimlApiHook | None = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Attribute the window's spend; return the table (pushed to XCom as ``return_value``)."""
+        given = explicit_window(
+            period=self.period, start=self.start, end=self.end, owner=self.owner_name, now=datetime.now(UTC)
+        )
+        window = given if given is not None else window_from_run(context, owner=self.owner_name)
+        dags = (
+            None
+            if self.dag_ids is None
+            else string_tuple(self.dag_ids, param="dag_ids", owner=self.owner_name)
+        )
+        # A destination that cannot be written fails before the first request.
+        target = (
+            None if self.destination is None else resolve_destination(self.destination, owner=self.owner_name)
+        )
+        self.log.info(
+            "Attributing AIML API spend over %s by %s.", window.describe(), ", ".join(self.group_by)
+        )
+        attribution = Attribution(self.group_by, dags)
+        try:
+            if target is None:
+                attribution.add_all(self._rows(window))
+            else:
+                columns = ("attributed", *self.group_by, *MEASURES)
+                with ExportFile(
+                    target, file_format=self.file_format, columns=columns, owner=self.owner_name
+                ) as out:
+                    attribution.add_all(self._rows(window))
+                    out.write_all(attribution.table())
+        finally:
+            self.close_hook()
+        result = attribution.result(window)
+        if target is not None:
+            result["path"] = shown(target)
+        for dag_id, usd in attribution.by_dag.items():
+            record_dag_spend(self.aimlapi_conn_id, dag_id, float(usd))
+        self.log.info(
+            "%d rows, %s USD: %s USD attributed to %d groups, %s USD unattributed.",
+            result["rows"],
+            result["total"]["usd"],
+            result["attributed"]["usd"],
+            len(result["groups"]),
+            result["unattributed"]["usd"],
+        )
+        for group in result["groups"][:10]:
+            named = ", ".join(f"{k}={group[k]}" for k in self.group_by)
+            self.log.info("  %s: %s USD over %d requests.", named, group["usd"], group["requests"])
+        return result
+
+    def _rows(self, window: Window) -> Iterator[RequestLog]:
+        return self.hook.iter_request_logs(start=window.start, end=window.end, key_prefix=self.key_prefix)
+
+
+class Attribution:
+    """The running attribution of one window: a :class:`Tally` per group, and the remainder.
+
+    :param group_by: The parts to group by (of :data:`GROUP_KEYS`).
+    :param dag_ids: Attribute only these DAGs; ``None``: all.
+    """
+
+    def __init__(self, group_by: Sequence[str], dag_ids: Sequence[str] | None = None) -> None:
+        self.group_by = tuple(group_by)
+        self.dag_ids = None if dag_ids is None else {*dag_ids, *map(part_digest, dag_ids)}
+        self.groups: dict[tuple[Any, ...], Tally] = {}
+        self.unattributed = Tally()
+        #: Every row, counted apart from the groups: attributed + unattributed must come to it.
+        self.total = Tally()
+        self.reasons = dict.fromkeys(REASONS, 0)
+        self.by_dag: dict[str, Decimal] = {}
+
+    def add(self, row: RequestLog) -> None:
+        """Count one log row into its group, or into the remainder.
+
+        :param row: A row of ``/v2/logs``.
+        """
+        # repr() is the shortest text that reads back as the same float: the number the API
+        # wrote, which Decimal then adds without binary rounding.
+        usd = Decimal(repr(row.cost.usd))
+        self.total.add(row, usd)
+        ref = parse_client_request_id(row.client_request_id)
+        if ref is None:
+            self._unattributed(row, usd, "no_id" if row.client_request_id is None else "not_ours")
+            return
+        if self.dag_ids is not None and ref.dag_id not in self.dag_ids:
+            self._unattributed(row, usd, "other_dag")
+            return
+        parts = {"dag_id": ref.dag_id, "run_id": ref.run_id, "task_id": ref.task_id, "tag": ref.tag}
+        key = tuple(row.model if name == "model" else parts[name] for name in self.group_by)
+        tally = self.groups.get(key)
+        if tally is None:
+            tally = self.groups[key] = Tally()
+        tally.add(row, usd)
+        self.by_dag[ref.dag_id] = self.by_dag.get(ref.dag_id, Decimal(0)) + usd
+
+    def _unattributed(self, row: RequestLog, usd: Decimal, reason: str) -> None:
+        self.reasons[reason] += 1
+        self.unattributed.add(row, usd)
+
+    def add_all(self, rows: Iterator[RequestLog]) -> None:
+        """Count every row in, one at a time.
+
+        :param rows: Rows of ``/v2/logs``, typically a generator over the API's pages.
+        """
+        for row in rows:
+            self.add(row)
+
+    def sorted_groups(self) -> list[tuple[tuple[Any, ...], Tally]]:
+        """Return the groups, highest USD first (ties in the order of their names)."""
+        return sorted(self.groups.items(), key=lambda kv: (-kv[1].usd, tuple(map(str, kv[0]))))
+
+    def attributed(self) -> Tally:
+        """Return the sums of every group together."""
+        total = Tally()
+        for tally in self.groups.values():
+            for name in MEASURES:
+                setattr(total, name, getattr(total, name) + getattr(tally, name))
+        return total
+
+    def table(self) -> Iterator[dict[str, Any]]:
+        """Return the rows of the whole table: every group, then the unattributed remainder."""
+        for key, tally in self.sorted_groups():
+            yield {"attributed": True, **dict(zip(self.group_by, key, strict=True)), **tally.to_dict()}
+        yield {"attributed": False, **dict.fromkeys(self.group_by), **self.unattributed.to_dict()}
+
+    def result(self, window: Window) -> dict[str, Any]:
+        """Return the XCom result: window, groups, attributed, unattributed and total sums.
+
+        :param window: The window the rows were read for.
+        """
+        attributed = self.attributed()
+        return {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "group_by": list(self.group_by),
+            "groups": [
+                {**dict(zip(self.group_by, key, strict=True)), **tally.to_dict()}
+                for key, tally in self.sorted_groups()
+            ],
+            "attributed": attributed.to_dict(),
+            "unattributed": {**self.unattributed.to_dict(), "reasons": dict(self.reasons)},
+            "total": self.total.to_dict(),
+            "rows": self.total.requests,
+        }

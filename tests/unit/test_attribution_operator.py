@@ -1,0 +1,207 @@
+"""The cost attribution operator against the fake API over HTTP (real files through ObjectStoragePath)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import Stats
+from airflow.sdk import DAG
+
+from airflow_aimlapi._metrics import DAG_SPEND_GAUGE
+from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+from airflow_aimlapi.operators.attribution import AimlApiCostAttributionOperator
+from airflow_aimlapi.testing import FakeAimlApi
+from airflow_aimlapi.tracing import encode_client_request_id, part_digest
+
+DAY = {"start": "2026-07-01T00:00:00Z", "end": "2026-07-02T00:00:00Z"}
+RUN = "scheduled__2026-07-01T00:00:00+00:00"
+LONG_TASK = "group." + "x" * 200
+
+
+def _id(dag: str, task: str, map_index: int = -1, tag: str | None = None, run: str = RUN) -> str:
+    return encode_client_request_id(dag, run, task, map_index, 1, tag)
+
+
+#: (client_request_id, model, usd, status) charged on 2026-07-01, plus rows just outside the day.
+CALLS: list[tuple[str | None, str, float, str]] = [
+    (_id("etl", "extract"), "openai/gpt-5", 0.123456789, "succeeded"),
+    (_id("etl", "extract"), "openai/gpt-5", 0.1, "failed"),
+    (_id("etl", "summarise", 0, tag="v1"), "openai/gpt-5-mini", 0.000000001, "succeeded"),
+    (_id("etl", "summarise", 1, tag="v2"), "openai/gpt-5-mini", 0.3, "succeeded"),
+    (_id("etl", "summarise", 2, run="manual__x+1"), "anthropic/claude-sonnet-4", 0.7, "succeeded"),
+    (_id("report", LONG_TASK), "openai/gpt-4o", 1.1, "succeeded"),
+    (None, "openai/gpt-5", 2.0, "succeeded"),  # no id
+    ("someone-elses-id", "openai/gpt-5", 0.5, "succeeded"),  # foreign
+    ("af1:etl:run:task:01:1", "openai/gpt-5", 0.25, "succeeded"),  # malformed: ours in form only
+    ("dropped id!", "openai/gpt-5", 0.05, "succeeded"),  # the API drops it: no id
+]
+
+
+@pytest.fixture
+def day(aimlapi_fake: FakeAimlApi) -> FakeAimlApi:
+    fake = aimlapi_fake
+    fake.charge("openai/gpt-5", 3.0, client_request_id=_id("etl", "extract"), at="2026-06-30T23:59:59.999Z")
+    for n, (cid, model, usd, status) in enumerate(CALLS):
+        fake.charge(
+            model, usd, 10 * n, n, client_request_id=cid, status=status, at=f"2026-07-01T{n:02d}:00:00Z"
+        )
+    fake.charge("openai/gpt-5", 7.0, client_request_id=_id("etl", "extract"), at="2026-07-02T00:00:00Z")
+    fake.reset_requests()
+    return fake
+
+
+def _ledger_usd(fake: FakeAimlApi) -> Decimal:
+    """The day's model charges, from the fake's own ledger."""
+    return sum(
+        (
+            Decimal(repr(t["amount"]["usd"]))
+            for t in fake.transactions()
+            if t["type"] == "MODEL_USAGE" and DAY["start"][:10] == t["created_at"][:10]
+        ),
+        Decimal(0),
+    )
+
+
+def _run(**kwargs: Any) -> dict[str, Any]:
+    op = AimlApiCostAttributionOperator(task_id="attribute", **{**DAY, **kwargs})
+    return op.execute({})  # type: ignore[arg-type]
+
+
+def test_groups_by_dag_and_task_with_exact_totals(day: FakeAimlApi) -> None:
+    result = _run()
+    groups = {(g["dag_id"], g["task_id"]): g for g in result["groups"]}
+    assert set(groups) == {("etl", "extract"), ("etl", "summarise"), ("report", part_digest(LONG_TASK))}
+    extract = groups["etl", "extract"]
+    assert (extract["requests"], extract["failed"], extract["usd"]) == (2, 1, "0.123456789")
+    assert (extract["input_tokens"], extract["output_tokens"]) == (0 + 10, 0 + 1)
+    assert groups["etl", "summarise"]["usd"] == "1.000000001"
+    assert groups["etl", "summarise"]["requests"] == 3
+    assert [g["usd"] for g in result["groups"]] == ["1.1", "1.000000001", "0.123456789"]  # highest first
+    assert result["unattributed"]["usd"] == "2.8"
+    assert result["unattributed"]["reasons"] == {"no_id": 2, "not_ours": 2, "other_dag": 0}
+    total = Decimal(result["total"]["usd"])
+    assert total == Decimal(result["attributed"]["usd"]) + Decimal(result["unattributed"]["usd"])
+    assert total == _ledger_usd(day)
+    assert result["total"]["credits"] == result["attributed"]["credits"] + result["unattributed"]["credits"]
+    assert result["total"]["credits"] == sum(r["cost"]["credits"] for r in day.request_logs()[1:-1])
+    assert result["rows"] == len(CALLS)
+    assert (result["start"], result["end"]) == ("2026-07-01T00:00:00+00:00", "2026-07-02T00:00:00+00:00")
+
+
+def test_groups_by_run_tag_and_model(day: FakeAimlApi) -> None:
+    result = _run(group_by=["run_id", "tag", "model"])
+    got = {(g["run_id"], g["tag"], g["model"]): g["usd"] for g in result["groups"]}
+    assert got == {
+        (RUN, None, "openai/gpt-5"): "0.123456789",
+        (RUN, "v1", "openai/gpt-5-mini"): "0.000000001",
+        (RUN, "v2", "openai/gpt-5-mini"): "0.3",
+        (part_digest("manual__x+1"), None, "anthropic/claude-sonnet-4"): "0.7",
+        (RUN, None, "openai/gpt-4o"): "1.1",
+    }
+
+
+def test_dag_ids_leave_other_dags_unattributed(day: FakeAimlApi) -> None:
+    result = _run(dag_ids=["report"], group_by="dag_id")
+    assert [(g["dag_id"], g["usd"]) for g in result["groups"]] == [("report", "1.1")]
+    assert result["unattributed"]["reasons"] == {"no_id": 2, "not_ours": 2, "other_dag": 5}
+    assert Decimal(result["total"]["usd"]) == _ledger_usd(day)
+
+
+def test_dag_spend_metric_per_dag(day: FakeAimlApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[str, float, dict[str, str]]] = []
+    monkeypatch.setattr(Stats, "gauge", lambda name, value, tags=None, **kw: sent.append((name, value, tags)))
+    _run(group_by=["task_id"])
+    assert sorted(sent, key=lambda s: s[2]["dag_id"]) == [
+        (DAG_SPEND_GAUGE, 1.123456790, {"dag_id": "etl", "conn_id": "aimlapi_default"}),
+        (DAG_SPEND_GAUGE, 1.1, {"dag_id": "report", "conn_id": "aimlapi_default"}),
+    ]
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "csv"])
+def test_destination_gets_the_whole_table(day: FakeAimlApi, tmp_path: Path, file_format: str) -> None:
+    path = tmp_path / "out" / f"day.{file_format}"
+    result = _run(destination=f"file://{path}", file_format=file_format)
+    assert result["path"] == f"file://{path}"
+    text = path.read_text()
+    rows: list[dict[str, Any]]
+    if file_format == "jsonl":
+        rows = [json.loads(line) for line in text.splitlines()]
+    else:
+        rows = list(csv.DictReader(text.splitlines()))
+        assert list(rows[0]) == [
+            "attributed", "dag_id", "task_id", "requests", "failed", "usd", "credits",
+            "input_tokens", "output_tokens",
+        ]  # fmt: skip
+    assert len(rows) == len(result["groups"]) + 1
+    assert [r["usd"] for r in rows] == [g["usd"] for g in result["groups"]] + [result["unattributed"]["usd"]]
+    assert str(rows[-1]["attributed"]) in ("False", "false")
+    assert sum(Decimal(r["usd"]) for r in rows) == _ledger_usd(day)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_default_window_is_the_runs_interval(day: FakeAimlApi) -> None:
+    dag = DAG("costs", schedule="@daily", start_date=datetime(2026, 1, 1))
+    end = datetime(2026, 7, 2, tzinfo=UTC)
+    context = {"dag": dag, "data_interval_start": end, "data_interval_end": end, "logical_date": end}
+    result = AimlApiCostAttributionOperator(task_id="a").execute(context)  # type: ignore[arg-type]
+    assert (result["start"], result["end"]) == ("2026-07-01T00:00:00+00:00", "2026-07-02T00:00:00+00:00")
+    assert Decimal(result["total"]["usd"]) == _ledger_usd(day)
+
+
+def test_the_hooks_session_is_closed(day: FakeAimlApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[AimlApiHook] = []
+    real_close = AimlApiHook.close
+
+    def close(self: AimlApiHook) -> None:
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(AimlApiHook, "close", close)
+    op = AimlApiCostAttributionOperator(task_id="a", **DAY)
+    op.execute({})  # type: ignore[arg-type]
+    assert len(closed) == 1
+    assert "hook" not in op.__dict__
+
+
+def test_an_empty_window_is_all_zero(aimlapi_fake: FakeAimlApi) -> None:
+    result = _run()
+    assert result["groups"] == []
+    assert result["total"] == {
+        "requests": 0, "failed": 0, "usd": "0", "credits": 0, "input_tokens": 0, "output_tokens": 0,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"group_by": ["dag_id", "user"]}, "group_by"),
+        ({"group_by": []}, "group_by"),
+        ({"group_by": ["dag_id", "dag_id"]}, "group_by"),
+        ({"group_by": 3}, "group_by"),
+        ({"dag_ids": [""]}, "dag_ids"),
+        ({"file_format": "xml"}, "file_format"),
+        ({"period": "1d", "start": "2026-07-01"}, "period"),
+    ],
+)
+def test_bad_arguments_are_refused_at_construction(kwargs: dict[str, Any], name: str) -> None:
+    with pytest.raises(AimlApiConfigError, match=name):
+        AimlApiCostAttributionOperator(task_id="a", **kwargs)
+
+
+def test_unattributed_rows_never_fail(aimlapi_fake: FakeAimlApi) -> None:
+    for n, cid in enumerate(["af1", "af1:" * 30, "af1:a:b:c:d:e", "::::", "af1:a:b:c:-1:1:-x"]):
+        aimlapi_fake.charge("openai/gpt-5", 0.01, client_request_id=cid, at=f"2026-07-01T0{n}:00:00Z")
+    result = _run()
+    assert result["groups"] == []
+    assert result["unattributed"]["reasons"]["not_ours"] == 5
+    per: dict[str, Decimal] = defaultdict(Decimal)
+    per["u"] += Decimal(result["unattributed"]["usd"])
+    assert per["u"] == Decimal("0.05")

@@ -6,6 +6,11 @@ the deferrable variant runs the same way and the sensor is shown in the ``deferr
 with the balance watcher (``AimlApiBalanceEventTrigger``, the trigger of an ``AssetWatcher``) run
 in-process against the fake API while the balance falls past its line and stays low: one event.
 
+Then the daily cost report (``aimlapi_daily_cost_report``) runs for the last two whole days, against
+a fake holding three days of generated history: each day's ledger and request logs are exported to
+files and the day's spend per model is printed. ``python scripts/demo.py --only cost-report`` runs
+that part alone. Files go to the throwaway Airflow's folder, deleted at the end like the rest.
+
 With AIMLAPI_API_KEY set, the real API is used instead (AIMLAPI_MIN_BALANCE sets the required
 balance, default 0, so the gate opens at once on a funded account); the watcher part always uses
 the fake, whose balance it can move.
@@ -13,13 +18,16 @@ the fake, whose balance it can move.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
@@ -142,8 +150,65 @@ def watcher_demo(fake: FakeAimlApi | None) -> None:
         raise SystemExit(f"expected exactly one watcher event, got {len(events)}")
 
 
-def main() -> int:
+REPORT = "aimlapi_daily_cost_report"
+
+
+def cost_report_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None) -> None:
+    """Run the daily cost report for the last two whole days and print each day's report."""
+    exports = sandbox.home / "exports"
+    env = {"AIRFLOW_VAR_AIMLAPI_EXPORT_ROOT": f"file://{exports}"}
+    today = datetime.now(UTC).date()
+    if fake is not None:
+        history = fake.generate_history(requests=3000, days=3, seed=14)
+        say(
+            f"{REPORT}: the fake now holds 3 days of history: {history['requests']} requests "
+            f"({history['failed']} failed), {history['ledger_entries']} ledger entries"
+        )
+    # With a CronDataIntervalTimetable, the run of logical date D covers the day before D.
+    for logical_date in (today - timedelta(days=1), today):
+        started = time.monotonic()
+        result = sandbox.run("dags", "test", REPORT, logical_date.isoformat(), env=env, check=False)
+        state = sandbox.run_state(REPORT)
+        report = sandbox.xcom(REPORT, "report")
+        say(f"{REPORT} {logical_date} ({time.monotonic() - started:.0f} s): run {state}")
+        if state != "success" or report is None:
+            print(
+                "\n".join(line for line in result.stdout.splitlines() if any(w in line for w in SHOW))[-3000:]
+            )
+            raise SystemExit(f"{REPORT} did not succeed")
+        print(f"   day {report['start'][:10]}: [{report['start']}, {report['end']})")
+        print(
+            f"   ledger (the whole account): {report['ledger_rows']} entries, charged "
+            f"{report['charged_usd']} USD, topped up {report['topped_up_usd']} USD"
+        )
+        print(f"   request logs: {report['log_rows']} requests (failed ones included)")
+        print(
+            f"   this key's spend: {report['spend_usd']:.6f} USD over {report['requests']} charged requests"
+        )
+        for model, spend in list(report["models"].items())[:8]:
+            print(f"     {model:<36} {spend:>10.6f} USD")
+        if len(report["models"]) > 8:
+            print(f"     ... and {len(report['models']) - 8} more models")
+    say("Files written (named by the interval; a rerun replaces a day's file):")
+    for path in sorted(p for p in exports.rglob("*") if p.is_file()):
+        rows = sum(1 for _ in path.open())
+        print(f"   {path.relative_to(sandbox.home)}: {rows} rows")
+    first = next(iter(sorted((exports / "ledger").glob("*.jsonl"))), None)
+    if first is not None and first.stat().st_size:
+        print(f"   first line of {first.name}: {first.open().readline().strip()}")
+    print(
+        "   (deleted with the throwaway Airflow when the demo ends) Load such files into a warehouse, "
+        f"e.g. DuckDB: SELECT * FROM read_json('{urlsplit(str(exports)).path}/ledger/*.jsonl')"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run both balance-gate DAGs against the fake API (or the real one) and show the results."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=["cost-report"], help="run only this part of the demo")
+    only = parser.parse_args(argv).only
     api_key = os.environ.get("AIMLAPI_API_KEY")
     env = {"AIMLAPI_POKE_INTERVAL": "2"}
     fake = None
@@ -160,7 +225,7 @@ def main() -> int:
         with AirflowSandbox(ROOT / "example_dags", env=env) as sandbox:
             say(f"Creating a throwaway Airflow (SQLite) in {sandbox.home}")
             sandbox.migrate()
-            for dag_id in (GATE, DEFERRABLE):
+            for dag_id in () if only else (GATE, DEFERRABLE):
                 if fake is not None:
                     fake.set_balance(2.0)
                     fake.reset_requests()
@@ -170,7 +235,9 @@ def main() -> int:
                 started = time.monotonic()
                 run_dag(sandbox, dag_id, {"min_balance": min_balance})
                 print(f"({time.monotonic() - started:.0f} s)")
-        watcher_demo(fake)
+            cost_report_demo(sandbox, fake)
+        if not only:
+            watcher_demo(fake)
     finally:
         if fake is not None:
             fake.stop()

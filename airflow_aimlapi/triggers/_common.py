@@ -15,7 +15,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_aimlapi._protocol import coerce_poll_interval
-from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError, scrub
+from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError, AimlApiError, scrub
 from airflow_aimlapi.records import Balance
 from airflow_aimlapi.triggers import _poller
 from airflow_aimlapi.triggers._poller import SharedBalancePoller
@@ -40,6 +40,32 @@ async def pause(seconds: float) -> None:
     :param seconds: How long to wait.
     """
     await asyncio.sleep(seconds)
+
+
+def unforeseen(conn_id: str, err: Exception) -> str:
+    """Describe a failure of a balance check that no rule foresaw, in one scrubbed sentence.
+
+    :param conn_id: The connection the check used.
+    :param err: What was raised.
+    """
+    return f"Balance check failed (connection '{conn_id}'): {scrub(f'{type(err).__name__}: {err}')}"
+
+
+def read_problem(conn_id: str, err: Exception) -> str:
+    """Describe a failed connection read in one scrubbed sentence naming the connection.
+
+    :param conn_id: The connection that could not be read.
+    :param err: What was raised.
+    """
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    if isinstance(err, (AimlApiError, AirflowNotFoundException)):
+        return str(err).rstrip(" .") + "."  # ours are scrubbed already; Airflow's names the conn_id
+    # Library text, and no key known yet: scrub() still removes URL credentials (a bad
+    # connection URI is quoted whole by Airflow) and cuts it to one line.
+    return (
+        f"Could not read connection '{conn_id}': {scrub(f'{type(err).__name__}: {err}')}".rstrip(" .") + "."
+    )
 
 
 @contextmanager

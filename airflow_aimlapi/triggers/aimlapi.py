@@ -5,19 +5,17 @@
 * :class:`AimlApiBalanceEventTrigger` (a watcher): an ``AssetWatcher`` trigger for event-driven
   scheduling that fires once per crossing of a threshold, for as long as it runs.
 
-Both read the balance through a :class:`~airflow_aimlapi.triggers._poller.SharedBalancePoller`,
-so any number of gates and watchers on one connection cost about one API call per poll interval
-in one triggerer, and both are polite to a failing API (see :mod:`airflow_aimlapi.triggers._poller`).
-
-Neither takes the triggerer down: a bad argument raises :class:`~airflow_aimlapi.exceptions.
-AimlApiArgumentError` (a ``TypeError``, which the triggerer turns into a failure of that trigger
-alone), and ``run()`` turns every failure into an error event (gate) or a logged retry (watcher).
+Both share a per-account :class:`~airflow_aimlapi.triggers._poller.SharedBalancePoller` (about one
+API call per poll interval in one triggerer, polite to a failing API). Neither takes the triggerer
+down: a bad argument raises ``AimlApiArgumentError`` (a ``TypeError``: the triggerer fails that
+trigger alone), and ``run()`` turns every failure into an error event or a logged retry.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -35,7 +33,6 @@ from airflow_aimlapi.exceptions import (
     AimlApiConfigError,
     AimlApiError,
     AimlApiInsufficientCreditsError,
-    scrub,
 )
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.records import CURRENCY, Balance
@@ -61,24 +58,6 @@ DIRECTIONS: tuple[Direction, ...] = ("below", "above")
 
 #: The connection both triggers use unless told otherwise: the hook's default.
 DEFAULT_CONN_ID = AimlApiHook.default_conn_name
-
-
-def _unforeseen(conn_id: str, err: Exception) -> str:
-    """Describe a failure of a balance check that no rule foresaw, in one scrubbed sentence."""
-    return f"Balance check failed (connection '{conn_id}'): {scrub(f'{type(err).__name__}: {err}')}"
-
-
-def _read_problem(conn_id: str, err: Exception) -> str:
-    """Describe a failed connection read in one scrubbed sentence naming the connection."""
-    from airflow.providers.common.compat.sdk import AirflowNotFoundException
-
-    if isinstance(err, (AimlApiError, AirflowNotFoundException)):
-        return str(err).rstrip(" .") + "."  # ours are scrubbed already; Airflow's names the conn_id
-    # Library text, and no key known yet: scrub() still removes URL credentials (a bad
-    # connection URI is quoted whole by Airflow) and cuts it to one line.
-    return (
-        f"Could not read connection '{conn_id}': {scrub(f'{type(err).__name__}: {err}')}".rstrip(" .") + "."
-    )
 
 
 async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSettings:
@@ -160,13 +139,12 @@ class AimlApiBalanceTrigger(BaseTrigger):
                 return err
             except AirflowNotFoundException as err:
                 return AimlApiConfigError(
-                    _read_problem(self.aimlapi_conn_id, err), conn_id=self.aimlapi_conn_id
+                    _common.read_problem(self.aimlapi_conn_id, err), conn_id=self.aimlapi_conn_id
                 )
             except Exception as err:
                 wait = longest_backoff(self.poll_interval)
-                self.log.warning(
-                    "%s Still waiting; next check in %.1f s.", _read_problem(self.aimlapi_conn_id, err), wait
-                )
+                problem = _common.read_problem(self.aimlapi_conn_id, err)
+                self.log.warning("%s Still waiting; next check in %.1f s.", problem, wait)
                 await _common.pause(wait)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -176,7 +154,12 @@ class AimlApiBalanceTrigger(BaseTrigger):
             yield self._error(settings)
             return
         conn = self.aimlapi_conn_id
-        async with shared_balance_poller(settings, self.poll_interval) as poller:
+        async with AsyncExitStack() as stack:
+            try:
+                poller = await stack.enter_async_context(shared_balance_poller(settings, self.poll_interval))
+            except Exception as err:  # e.g. an HTTP client that cannot be built: fail this gate alone
+                yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
+                return
             wait = self.first_check_delay
             cadence = LogCadence(self.poll_interval)
             while True:
@@ -203,7 +186,7 @@ class AimlApiBalanceTrigger(BaseTrigger):
                     )
                     continue
                 except Exception as err:  # an answer or a failure nobody foresaw: fail this gate alone
-                    yield self._error(AimlApiError(_unforeseen(conn, err), conn_id=conn))
+                    yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
                     return
                 if balance.is_at_least(self.min_balance):
                     message = (
@@ -325,10 +308,17 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
             if settings is None:
                 continue
             problem = ""
-            async with shared_balance_poller(settings, self.poll_interval) as poller:
+            async with AsyncExitStack() as stack:
+                poller: SharedBalancePoller | None = None
+                try:
+                    poller = await stack.enter_async_context(
+                        shared_balance_poller(settings, self.poll_interval)
+                    )
+                except Exception as err:  # e.g. an HTTP client that cannot be built: never end run()
+                    problem = _common.unforeseen(conn, err)
                 wait = 0.0
                 cadence = LogCadence(self.poll_interval)
-                while True:
+                while poller is not None:
                     try:
                         reading: Balance | None = await check(poller, wait)
                     except AimlApiInsufficientCreditsError as err:
@@ -351,7 +341,7 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
                         )
                         continue
                     except Exception as err:  # an answer or a failure nobody foresaw: never end run()
-                        problem = _unforeseen(conn, err)
+                        problem = _common.unforeseen(conn, err)
                         break
                     wait = self.poll_interval
                     balance = None if reading is None else reading.current_balance
@@ -403,7 +393,7 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
         try:
             return await _read_settings(self.aimlapi_conn_id, self.request_timeout)
         except Exception as err:
-            problem = _read_problem(self.aimlapi_conn_id, err)
+            problem = _common.read_problem(self.aimlapi_conn_id, err)
         await self._wait_out(problem, longest_backoff(self.poll_interval))
         return None
 

@@ -621,7 +621,8 @@ def test_the_gate_defaults_to_the_hooks_connection_and_keeps_positional_argument
 
 
 def test_a_missing_connection_is_an_error_event_naming_it() -> None:
-    events = _run(lambda: _events(AimlApiBalanceTrigger("does_not_exist", 5, poll_interval=0.05)))
+    trigger = AimlApiBalanceTrigger("does_not_exist", 5, poll_interval=0.05)
+    events = _run(lambda: asyncio.wait_for(_events(trigger), 60))  # no endless retrying either
     assert [e["status"] for e in events] == ["error"]
     assert events[0]["error_type"] == "AimlApiConfigError"
     assert "does_not_exist" in events[0]["message"]
@@ -653,7 +654,7 @@ def test_a_connection_read_that_fails_is_retried_saying_when(
     )
 
 
-@pytest.mark.parametrize("where", ["answer", "client"])
+@pytest.mark.parametrize("where", ["answer", "client", "new client"])
 def test_a_failure_nobody_foresaw_fails_the_gate_alone_and_the_watcher_goes_on(
     aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
@@ -671,6 +672,18 @@ def test_a_failure_nobody_foresaw_fails_the_gate_alone_and_the_watcher_goes_on(
             return real(*args, **kwargs)
 
         monkeypatch.setattr(_poller, "interpret_response", interpret)
+    elif where == "new client":
+        real_client = _poller.httpx.AsyncClient
+        builds = 0
+
+        def client(*args: Any, **kwargs: Any) -> Any:
+            nonlocal builds
+            builds += 1
+            if builds <= 2:  # the gate's poller, then the watcher's first
+                raise boom
+            return real_client(*args, **kwargs)
+
+        monkeypatch.setattr(_poller.httpx, "AsyncClient", client)
     else:
         real_get = _poller.httpx.AsyncClient.get
         calls = 0
@@ -688,7 +701,7 @@ def test_a_failure_nobody_foresaw_fails_the_gate_alone_and_the_watcher_goes_on(
     async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         gate = AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05)
         watcher = AimlApiBalanceEventTrigger(threshold=10, poll_interval=0.05)
-        gate_events = await _events(gate) if where == "answer" else []
+        gate_events = await _events(gate) if where != "client" else []
         watcher_events: list[dict[str, Any]] = []
 
         async def watch() -> None:
@@ -702,8 +715,9 @@ def test_a_failure_nobody_foresaw_fails_the_gate_alone_and_the_watcher_goes_on(
         return gate_events, watcher_events
 
     gate_events, watcher_events = _run(scenario)
-    if where == "answer":
+    if where != "client":
         assert [e["status"] for e in gate_events] == ["error"]
-        assert gate_events[0]["error_type"] == "AimlApiInvalidResponseError"
         assert "RuntimeError: unforeseen" in gate_events[0]["message"]
+    if where == "answer":
+        assert gate_events[0]["error_type"] == "AimlApiInvalidResponseError"
     assert watcher_events[0]["current_balance"] == 5.0

@@ -1,11 +1,21 @@
-"""Export files: rows written to a temporary sibling, then moved into place whole.
+"""Export files: rows written to a temporary file, then moved into place whole.
 
 A reader of the destination sees the previous file or the new one, never a half-written one: the
-rows go to ``.<name>.<random>.tmp`` beside it, which is deleted if anything fails, and is moved
-onto the destination only once the last row is written (on a local disk a rename, which replaces
-the old file at once; on an object store a copy, which appears whole). Rerunning an interval
-therefore replaces its file. A worker killed outright can leave a ``.tmp`` sibling behind; it is
-never the destination's name.
+rows go to a temporary file, which is deleted if anything fails, and is moved onto the destination
+only once the last row is written. Rerunning an interval therefore replaces its file.
+
+* On a local disk the temporary file is the sibling ``.<name>.<random>.tmp`` and the move is a
+  rename, which replaces the old file at once. The parent folder is created if needed.
+* On an object store (``s3://``, ``gs://``, ...) the temporary object is
+  ``<folder>/_aimlapi_tmp/<name>.<random>``: not in the destination's own prefix, where a loader
+  (Snowpipe, Auto Loader) may be listening, and without the destination's extension; the move is
+  a copy, which appears whole. Nothing is listed and no "folder" is created there: those calls
+  need ListBucket (and may try CreateBucket) rights an export otherwise does not need.
+
+A worker killed outright can leave a temporary file behind; it never has the destination's name.
+The rows are written through the file system (fsspec) under the ``ObjectStoragePath``, and the
+destination alone is reported to Airflow's hook lineage, once, after the move (writing through
+``ObjectStoragePath.open`` would report the temporary file on every write).
 
 Rows are the records' ``to_dict()`` output: JSON Lines as they are, CSV flattened (``amount`` becomes
 ``amount_usd`` and ``amount_credits``) in the record's field order.
@@ -22,7 +32,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_aimlapi.exceptions import AimlApiConfigError, scrub
+from airflow_aimlapi.exceptions import REDACTED, AimlApiConfigError, scrub
+from airflow_aimlapi.operators._lineage import report_output
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -31,6 +42,10 @@ if TYPE_CHECKING:
 
 #: The export file formats, the first the default.
 FILE_FORMATS = ("jsonl", "csv")
+#: Protocols of the local file system: temporary sibling, rename, folders created.
+LOCAL_PROTOCOLS = ("file", "local")
+#: On an object store, the temporary object goes under this prefix beside the destination.
+OBJECT_STORE_TEMP_PREFIX = "_aimlapi_tmp"
 
 
 def check_file_format(value: Any, *, owner: str) -> str:
@@ -117,19 +132,35 @@ def resolve_destination(value: Any, *, owner: str) -> ObjectStoragePath:
 
 
 def shown(path: ObjectStoragePath) -> str:
-    """Return the path as logs and XCom show it (any credentials in it redacted).
+    """Return the path as logs and XCom show it: ``<protocol>://[<conn_id>@]<path>``.
+
+    A downstream task opens it again with ``ObjectStoragePath(...)``, so the connection id stays
+    (it names a connection, it is not a secret). User info that cannot be a connection id
+    (``user:password@``) is shown as ``***``.
 
     :param path: The path.
     """
-    return scrub(str(path), limit=None)
+    conn_id = path.conn_id
+    userinfo = "" if not conn_id else f"{REDACTED if ':' in conn_id else conn_id}@"
+    return f"{path.protocol or 'file'}://{userinfo}{path.path}"
+
+
+def is_local(path: ObjectStoragePath) -> bool:
+    """Say whether ``path`` is on the local file system (rather than an object store).
+
+    :param path: The path.
+    """
+    return (path.protocol or "file") in LOCAL_PROTOCOLS
 
 
 class ExportFile:
     """Write rows to ``target`` atomically; use as a context manager.
 
-    Entering creates the parent folder if needed and opens the temporary sibling, so a
-    destination that cannot be written fails before the first API request. Leaving without an
-    error moves the file into place; leaving with one deletes it and leaves ``target`` as it was.
+    Entering opens the temporary file (on a local disk after creating the parent folder and
+    checking that ``target`` is no folder), so a destination that cannot be written fails before
+    the first API request (on an object store, a missing right may only show when the data is
+    sent). Leaving without an error moves the file into place and reports ``target`` to Airflow's
+    hook lineage; leaving with one deletes the temporary file and leaves ``target`` as it was.
 
     :param target: The destination file.
     :param file_format: ``"jsonl"`` or ``"csv"``.
@@ -145,16 +176,25 @@ class ExportFile:
         self.columns = columns
         self.owner = owner
         self.rows = 0
-        self._temp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+        self.local = is_local(target)
+        tag = uuid.uuid4().hex[:12]
+        self._temp = (
+            target.parent / f".{target.name}.{tag}.tmp"
+            if self.local
+            else target.parent / OBJECT_STORE_TEMP_PREFIX / f"{target.name}.{tag}"
+        )
         self._file: IO[str] | None = None
         self._csv: Any = None
 
     def __enter__(self) -> ExportFile:
         try:
-            if self.target.is_dir():
-                raise IsADirectoryError("it is a folder")
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self._temp.open("w", encoding="utf-8", newline="")  # type: ignore[no-untyped-call]
+            if self.local:
+                if self.target.is_dir():
+                    raise IsADirectoryError("it is a folder")
+                self.target.parent.mkdir(parents=True, exist_ok=True)
+            # The file system's own open: ObjectStoragePath.open would report the temporary file
+            # as a lineage output on every write().
+            self._file = self._temp.fs.open(self._temp.path, "w", encoding="utf-8", newline="")
         except Exception as err:
             self._discard()
             raise AimlApiConfigError(
@@ -193,14 +233,22 @@ class ExportFile:
         assert self._file is not None
         try:
             self._file.close()
-            # fs.mv rather than ObjectStoragePath.move: the latter reports the temporary file as a
-            # lineage input.
-            self._temp.fs.mv(self._temp.path, self.target.path)
+            # The file system's own calls rather than ObjectStoragePath.move, which reports the
+            # temporary file as a lineage input. On an object store the single-object copy: mv
+            # would first list both names (ListBucket rights).
+            fs = self._temp.fs
+            if self.local:
+                fs.mv(self._temp.path, self.target.path)
+            else:
+                fs.cp_file(self._temp.path, self.target.path)
+                with contextlib.suppress(Exception):  # the destination is in place already
+                    fs.rm_file(self._temp.path)
         except Exception as err:
             self._discard()
             raise AimlApiConfigError(
                 f"{self.owner}: could not move the export into place at {shown(self.target)!r}: {scrub(err)}"
             ) from None
+        report_output(self.target)
 
     def _discard(self) -> None:
         if self._file is not None:
@@ -209,5 +257,6 @@ class ExportFile:
                 self._file.close()
         # Nothing more to do if this fails: the name is never the destination's.
         with contextlib.suppress(Exception):
-            if self._temp.exists():
-                self._temp.unlink()
+            fs = self._temp.fs
+            if fs.exists(self._temp.path):
+                fs.rm_file(self._temp.path)

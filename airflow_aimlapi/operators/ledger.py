@@ -25,11 +25,15 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
     The ledger is the account of record: charges, top-ups, refunds, bonuses, expiries. With no
     ``start`` and ``end`` the window is the run's data interval (for a run whose interval is empty,
     as with ``CronTriggerTimetable``, the timetable's last full period; see the README). The
-    entries are streamed page by page into a temporary file beside ``destination``, which replaces
-    ``destination`` only once complete: a rerun replaces the interval's file, a failure leaves the
-    previous file (or none).
+    entries are streamed page by page into a temporary file, which replaces ``destination`` only
+    once complete: a rerun replaces the interval's file, a failure leaves the previous file (or
+    none). On a local disk the temporary file is a hidden sibling; on an object store it is
+    ``<folder>/_aimlapi_tmp/<name>.<random>``, outside the destination's prefix (keep loaders
+    such as Snowpipe off ``_aimlapi_tmp/``), and no folder is listed or created there. Only the
+    destination is reported to Airflow's hook lineage.
 
-    The ``return_value`` XCom is a summary, never the rows::
+    The ``return_value`` XCom is a summary, never the rows (``path`` keeps the connection id of an
+    ``s3://conn_id@bucket/...`` destination, so a downstream task can open it)::
 
         {"path": "file:///data/aimlapi/ledger/2026-07-01.jsonl", "format": "jsonl", "rows": 812,
          "start": "2026-07-01T00:00:00+00:00", "end": "2026-07-02T00:00:00+00:00",

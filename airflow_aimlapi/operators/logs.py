@@ -28,8 +28,12 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
 
     ``/v2/logs`` allows 200 requests per 60 s: the hook paces its requests under that limit, so an
     export of N rows takes at least about ``N / 100 / 200`` minutes. The file is written to a
-    temporary sibling and moved onto ``destination`` only once complete (a rerun replaces it; a
-    failure leaves the previous file or none). The ``return_value`` XCom is a summary::
+    temporary file and moved onto ``destination`` only once complete (a rerun replaces it; a
+    failure leaves the previous file or none): on a local disk a hidden sibling, on an object
+    store ``<folder>/_aimlapi_tmp/<name>.<random>``, outside the destination's prefix where a
+    loader may listen (no folder is listed or created there). Only the destination is reported
+    to Airflow's hook lineage. The ``return_value`` XCom is a summary (``path`` keeps the
+    connection id of an ``s3://conn_id@bucket/...`` destination, so it opens again)::
 
         {"path": "file:///data/aimlapi/logs/2026-07-01.jsonl", "format": "jsonl", "rows": 1204,
          "start": "2026-07-01T00:00:00+00:00", "end": "2026-07-02T00:00:00+00:00"}

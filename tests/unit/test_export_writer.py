@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
+from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.operators._writer import (
@@ -191,6 +192,102 @@ def test_an_object_storage_path_is_taken_as_it_is(tmp_path: Path) -> None:
 def test_credentials_in_a_destination_url_are_never_shown() -> None:
     path = ObjectStoragePath("s3://AKIAEXAMPLE:very-secret-value@bucket/ledger.jsonl")
     assert "very-secret-value" not in shown(path)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["s3://aws_prod@bkt/ledger/2026-07-01.jsonl", "gs://bkt/x.csv", "file://fs_local@/data/x.jsonl"],
+)
+def test_the_shown_path_keeps_the_connection_id_and_opens_the_same_file(url: str) -> None:
+    # A connection id is no secret, and a downstream task needs it to open the file again.
+    path = ObjectStoragePath(url)
+    assert shown(path) == url
+    again = ObjectStoragePath(shown(path))
+    assert (again.protocol, again.conn_id, again.path) == (path.protocol, path.conn_id, path.path)
+
+
+class ObjectStore(MemoryFileSystem):
+    """An in-memory "bucket" that records folder calls and the names opened for writing."""
+
+    cachable = False
+    protocol = "memory"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[str, Any] = {}
+        self.pseudo_dirs = [""]
+        self.folder_calls: list[str] = []
+        self.written: list[str] = []
+
+    def mkdir(self, path: str, *args: Any, **kwargs: Any) -> None:
+        self.folder_calls.append(f"mkdir {path}")
+        super().mkdir(path, *args, **kwargs)
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        self.folder_calls.append(f"makedirs {path}")
+        super().makedirs(path, exist_ok=exist_ok)
+
+    def isdir(self, path: str) -> bool:
+        self.folder_calls.append(f"isdir {path}")
+        return bool(super().isdir(path))
+
+    def _open(self, path: str, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        if "w" in mode:
+            self.written.append(path)
+        return super()._open(path, mode, *args, **kwargs)
+
+
+@pytest.fixture
+def object_store(monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
+    from airflow.sdk.io import store
+
+    fs = ObjectStore()
+    monkeypatch.setitem(
+        store._STORE_CACHE, "memory-bucket_conn", store.ObjectStore("memory", "bucket_conn", fs=fs)
+    )
+    return fs
+
+
+def test_on_an_object_store_the_temporary_object_is_outside_the_prefix_and_no_folder_is_made(
+    object_store: ObjectStore,
+) -> None:
+    path = resolve_destination("memory://bucket_conn@bkt/ledger/2026-07-01.jsonl", owner=OWNER)
+    with ExportFile(path, file_format="jsonl", columns=LEDGER_COLUMNS, owner=OWNER) as out:
+        out.write_all(rows(3))
+    # No listing or "folder" creation (ListBucket, CreateBucket rights) on an object store.
+    assert object_store.folder_calls == []
+    (temp,) = object_store.written[:1]
+    assert temp.startswith("/bkt/ledger/_aimlapi_tmp/2026-07-01.jsonl.")
+    assert not temp.endswith(".jsonl")
+    assert object_store.cat_file("/bkt/ledger/2026-07-01.jsonl").decode().splitlines() == [
+        json.dumps(r, separators=(",", ":")) for r in rows(3)
+    ]
+    assert object_store.find("/bkt") == ["/bkt/ledger/2026-07-01.jsonl"]
+
+
+def test_a_failed_export_to_an_object_store_leaves_no_temporary_object(object_store: ObjectStore) -> None:
+    path = resolve_destination("memory://bucket_conn@bkt/ledger/x.csv", owner=OWNER)
+    with (
+        pytest.raises(ConnectionError),
+        ExportFile(path, file_format="csv", columns=LEDGER_COLUMNS, owner=OWNER) as out,
+    ):
+        out.write_all(_failing_after(10))
+    assert object_store.find("/bkt") == []
+
+
+def test_lineage_sees_the_destination_once_and_never_the_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk import lineage
+
+    collector = lineage.HookLineageCollector()
+    monkeypatch.setattr(lineage, "get_hook_lineage_collector", lambda: collector)
+    path = target(tmp_path)
+    with ExportFile(path, file_format="jsonl", columns=LEDGER_COLUMNS, owner=OWNER) as out:
+        out.write_all(rows(50))
+    assets = collector.collected_assets
+    assert assets.inputs == []
+    assert [(info.asset.uri, info.count) for info in assets.outputs] == [(str(path), 1)]
 
 
 @pytest.mark.parametrize(("value", "expected"), [("jsonl", "jsonl"), ("CSV", "csv")])

@@ -21,7 +21,7 @@ from airflow_aimlapi.operators.attribution import AimlApiCostAttributionOperator
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.tracing import encode_client_request_id, part_digest
 
-DAY = {"start": "2026-07-01T00:00:00Z", "end": "2026-07-02T00:00:00Z"}
+DAY: dict[str, Any] = {"start": "2026-07-01T00:00:00Z", "end": "2026-07-02T00:00:00Z"}
 RUN = "scheduled__2026-07-01T00:00:00+00:00"
 LONG_TASK = "group." + "x" * 200
 
@@ -72,7 +72,7 @@ def _ledger_usd(fake: FakeAimlApi) -> Decimal:
 
 def _run(**kwargs: Any) -> dict[str, Any]:
     op = AimlApiCostAttributionOperator(task_id="attribute", **{**DAY, **kwargs})
-    return op.execute({})  # type: ignore[arg-type]
+    return op.execute({})
 
 
 def test_groups_by_dag_and_task_with_exact_totals(day: FakeAimlApi) -> None:
@@ -166,7 +166,7 @@ def test_the_hooks_session_is_closed(day: FakeAimlApi, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(AimlApiHook, "close", close)
     op = AimlApiCostAttributionOperator(task_id="a", **DAY)
-    op.execute({})  # type: ignore[arg-type]
+    op.execute({})
     assert len(closed) == 1
     assert "hook" not in op.__dict__
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -16,7 +17,9 @@ def _post(fake: FakeAimlApi, body: object, **headers: str) -> requests.Response:
     return requests.post(f"{fake.url}/v1/chat/completions", json=body, headers=headers, timeout=10)
 
 
-def _chat(model: str = "openai/gpt-5-mini", words: str = "one two three", max_tokens: int = 5) -> dict:
+def _chat(
+    model: str = "openai/gpt-5-mini", words: str = "one two three", max_tokens: int = 5
+) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": words}], "max_tokens": max_tokens}
 
 
@@ -99,6 +102,7 @@ def test_the_key_is_checked(aimlapi_fake: FakeAimlApi) -> None:
 
 def test_openai_sdk_reads_the_answer(aimlapi_fake: FakeAimlApi) -> None:
     import openai
+
     client = openai.OpenAI(api_key=aimlapi_fake.api_key, base_url=f"{aimlapi_fake.url}/v1", max_retries=0)
     with client:
         raw = client.chat.completions.with_raw_response.create(

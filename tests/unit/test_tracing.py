@@ -113,9 +113,9 @@ def test_unreadable_parts_become_digests_and_group_alike() -> None:
     assert first.digests == {"run_id", "task_id"}
     assert (first.run_id, first.task_id) == (second.run_id, second.task_id)
     assert first.dag_id == "dag"
-    assert parse_client_request_id(encode_client_request_id("dag", "run+2", long_task, 0, 2)).run_id != (
-        first.run_id
-    )
+    other_run = parse_client_request_id(encode_client_request_id("dag", "run+2", long_task, 0, 2))
+    assert other_run is not None
+    assert other_run.run_id != first.run_id
 
 
 @pytest.mark.parametrize(

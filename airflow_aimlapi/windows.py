@@ -72,6 +72,18 @@ def parse_period(value: Any, *, owner: str, param: str = "period") -> timedelta:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` as a plain ``datetime`` in UTC (pendulum's subclass dropped; naive is UTC).
+
+    :param value: The instant.
+    """
+    aware = value if value.tzinfo is not None and value.utcoffset() is not None else value.replace(tzinfo=UTC)
+    moved = aware.astimezone(UTC)
+    return datetime(
+        moved.year, moved.month, moved.day, moved.hour, moved.minute, moved.second, moved.microsecond, UTC
+    )
+
+
 def parse_instant(value: Any, *, owner: str, param: str) -> datetime:
     """Read ``start``/``end`` into an aware UTC ``datetime``; a naive value is UTC.
 
@@ -99,9 +111,7 @@ def parse_instant(value: Any, *, owner: str, param: str) -> datetime:
             param,
             f"must be a datetime or an ISO-8601 string, got {type(value).__name__} {quote_argument(value)}.",
         )
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return as_utc(parsed)
 
 
 def format_instant(value: datetime) -> str:

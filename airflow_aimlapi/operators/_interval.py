@@ -6,8 +6,13 @@ Airflow 3 gives a cron or preset schedule (``"@daily"``) a ``CronTriggerTimetabl
 run's logical date twice. Reporting that would say "0 USD" about nothing, so for such a run the
 window is the timetable's last full period instead: from the fire time before the run's to the
 run's own (for a manual run between fire times, the last period that has ended). A run whose
-timetable has no period (``schedule=None``, asset-triggered, a run without a logical date) and no
-usable data interval fails with an error saying what to pass.
+timetable has no period (``schedule=None``, asset-triggered) and no usable data interval fails
+with an error saying what to pass. A run without a logical date (triggered with none) is placed at
+``dag_run.run_after``, the time it was triggered for.
+
+The rules of a *given* window (``period`` or ``start`` + ``end``, how instants are read, an empty
+window, a period's end to the millisecond) are :mod:`airflow_aimlapi.windows`'s, the hook's own:
+this module adds only what comes from the run and its timetable.
 
 The timetable is read by duck typing (``expression``/``_expression``, ``timezone``/``_timezone``,
 ``delta``/``_delta``): Airflow 3.0 and 3.1 hand the task the core timetable classes, 3.2 and later
@@ -22,14 +27,18 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from airflow_aimlapi.exceptions import AimlApiConfigError
-from airflow_aimlapi.windows import parse_instant, parse_period
+from airflow_aimlapi.windows import as_utc, given, utc_now
+from airflow_aimlapi.windows import check_window as check_window_request
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-#: What the errors suggest passing when a run has no usable window.
+#: What the errors suggest passing when a run has no usable window. Every run has ``run_after``
+#: (``ds`` and ``data_interval_*`` are undefined in a run triggered without a logical date).
 WINDOW_HINT = (
-    'pass start and end (templated, e.g. start="{{ macros.ds_add(ds, -1) }}", end="{{ ds }}") '
+    "pass start and end (templated from a time every run has, e.g. "
+    'start="{{ (dag_run.run_after - macros.timedelta(days=1)) | ds }}", '
+    'end="{{ dag_run.run_after | ds }}") '
     "or give the DAG a timetable whose runs span an interval (e.g. "
     'CronDataIntervalTimetable("@daily", timezone="UTC"))'
 )
@@ -37,7 +46,9 @@ WINDOW_HINT = (
 
 @dataclass(frozen=True)
 class Window:
-    """A reporting window ``[start, end)``, both ends timezone-aware UTC.
+    """The window a task reports, resolved: ``[start, end)``, both ends timezone-aware UTC.
+
+    (:class:`airflow_aimlapi.windows.Window` is one request's window as sent to the API.)
 
     :param start: The first instant included.
     :param end: The first instant not included.
@@ -51,18 +62,6 @@ class Window:
     def describe(self) -> str:
         """Say the window and where it came from, for the task log."""
         return f"[{self.start.isoformat()}, {self.end.isoformat()}) ({self.source})"
-
-
-def utc(value: datetime) -> datetime:
-    """Return ``value`` as a plain ``datetime`` in UTC (pendulum's subclass dropped; naive means UTC).
-
-    :param value: The instant.
-    """
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    moved = aware.astimezone(UTC)
-    return datetime(
-        moved.year, moved.month, moved.day, moved.hour, moved.minute, moved.second, moved.microsecond, UTC
-    )
 
 
 def is_template(value: Any) -> bool:
@@ -84,14 +83,17 @@ def check_window(*, period: Any, start: Any, end: Any, owner: str) -> None:
     literal = [v for v in (period, start, end) if v is not None]
     if any(is_template(v) or not isinstance(v, (str, datetime)) for v in literal):
         return  # rendered or resolved at run time: checked then
-    explicit_window(period=period, start=start, end=end, owner=owner, now=datetime.now(UTC))
+    explicit_window(period=period, start=start, end=end, owner=owner, now=utc_now())
 
 
 def explicit_window(*, period: Any, start: Any, end: Any, owner: str, now: datetime) -> Window | None:
     """Return the window the arguments give, ``None`` when they give none; raise if they are bad.
 
-    Exactly one of ``period`` or both ``start`` and ``end``, or none of them. A ``period`` becomes
-    the fixed window ``[now - period, now)``, so every page of an export reads the same rows.
+    Exactly one of ``period`` or both ``start`` and ``end``, or none of them (``None`` or ``""``,
+    as an unset template renders), by :func:`airflow_aimlapi.windows.check_window`'s rules. A
+    ``period`` becomes the fixed window ``[now - period, now)`` (``now`` to the millisecond), so
+    every page of an export reads the same rows. An empty window (``end == start``) is allowed, as
+    the API allows it, and says so in its ``source``.
 
     :param period: The ``period`` argument, or ``None``.
     :param start: The ``start`` argument, or ``None``.
@@ -99,32 +101,17 @@ def explicit_window(*, period: Any, start: Any, end: Any, owner: str, now: datet
     :param owner: Who holds the parameters, named in errors.
     :param now: The time a ``period`` ends at.
     """
-    if period is not None:
-        if start is not None or end is not None:
-            given = "start" if start is not None else "end"
-            raise AimlApiConfigError(
-                f"{owner}: period and {given} were both given; pass either period or start and end."
-            )
-        length = parse_period(period, owner=owner)
-        return Window(utc(now) - length, utc(now), f"the last {period} before the task ran")
-    if start is None and end is None:
+    if not (given(period) or given(start) or given(end)):
         return None
-    if start is None or end is None:
-        missing = "start" if start is None else "end"
-        raise AimlApiConfigError(
-            f"{owner}: {missing} is missing: pass both start and end, or neither to report the "
-            "run's data interval."
-        )
-    window = Window(
-        parse_instant(start, owner=owner, param="start"),
-        parse_instant(end, owner=owner, param="end"),
-        "given",
-    )
-    if window.end <= window.start:
-        raise AimlApiConfigError(
-            f"{owner}: end ({window.end.isoformat()}) must be after start ({window.start.isoformat()})."
-        )
-    return window
+    request = check_window_request(period, start, end, owner=owner)
+    first, last = request.resolve(lambda: now, owner=owner)
+    if request.period is not None:
+        source = f"the last {request.period} before the task ran"
+    elif first == last:
+        source = "given, and empty: there is nothing to report"
+    else:
+        source = "given"
+    return Window(first, last, source)
 
 
 def window_from_run(context: Mapping[str, Any], *, owner: str) -> Window:
@@ -135,27 +122,33 @@ def window_from_run(context: Mapping[str, Any], *, owner: str) -> Window:
     """
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is not None and end is not None and end > start:
-        return Window(utc(start), utc(end), "the run's data interval")
+        return Window(as_utc(start), as_utc(end), "the run's data interval")
     dag = context.get("dag")
     timetable = getattr(dag, "timetable", None)
     kind = type(timetable).__name__ if timetable is not None else "no timetable"
     anchor = end if end is not None else context.get("logical_date")
+    placed = "logical date"
+    if anchor is None:
+        # Triggered without a logical date: the run is still placed in time, at run_after.
+        anchor = getattr(context.get("dag_run"), "run_after", None)
+        placed = "run_after (it has no logical date)"
     if anchor is None:
         raise AimlApiConfigError(
-            f"{owner}: this run has no data interval (it was triggered without a logical date), so "
-            f"there is no window to report: {WINDOW_HINT}."
+            f"{owner}: this run has no data interval, no logical date and no run_after, so there is "
+            f"no window to report: {WINDOW_HINT}."
         )
-    period = previous_period(timetable, utc(anchor))
+    period = previous_period(timetable, as_utc(anchor))
     if period is None:
         raise AimlApiConfigError(
-            f"{owner}: this run's data interval is empty ([{utc(anchor).isoformat()}, same)) and its "
-            f"timetable ({kind}) has no period to report instead: {WINDOW_HINT}."
+            f"{owner}: this run's data interval is empty or missing (the run is at "
+            f"{as_utc(anchor).isoformat()}, its {placed}) and its timetable ({kind}) has no period "
+            f"to report instead: {WINDOW_HINT}."
         )
     return Window(
         period[0],
         period[1],
-        f"the run's data interval is empty, as with every {kind} run: the timetable's last full "
-        "period up to the run's logical date",
+        f"the run's data interval is empty or missing, as with every {kind} run: the timetable's "
+        f"last full period up to the run's {placed}",
     )
 
 
@@ -183,8 +176,8 @@ def previous_period(timetable: Any, at: datetime) -> tuple[datetime, datetime] |
         return (cron_start, cron_end) if cron_start is not None else None
     delta = _attr(timetable, "delta")
     if delta is not None:
-        delta_start = utc(at - delta)
-        return (delta_start, utc(at)) if delta_start < utc(at) else None
+        delta_start = as_utc(at - delta)
+        return (delta_start, as_utc(at)) if delta_start < as_utc(at) else None
     return None
 
 
@@ -218,8 +211,8 @@ def _cron_before(timetable: Any, at: datetime) -> datetime | None:
     if cron.expanded[1] == ["*"]:
         # A cron firing every hour: step back by wall-clock minutes from the aware instant, so a
         # repeated hour at the end of DST is not skipped (what Airflow's CronMixin does too).
-        return utc(at) - (naive - scheduled)
-    return utc(_localize(scheduled, zone))
+        return as_utc(at) - (naive - scheduled)
+    return as_utc(_localize(scheduled, zone))
 
 
 def _cron_at_or_before(timetable: Any, at: datetime) -> datetime | None:

@@ -114,6 +114,31 @@ def test_a_run_without_a_logical_date_fails_saying_what_to_pass() -> None:
         window_from_run(ctx, owner=OWNER)
 
 
+class Run:
+    """The part of a DagRun the window reads."""
+
+    def __init__(self, run_after: datetime) -> None:
+        self.run_after = run_after
+
+
+def test_a_run_without_a_logical_date_is_placed_at_run_after() -> None:
+    dag = DAG("d", schedule="@daily", start_date=at(2026, 1, 1))
+    ctx = {"dag": dag, "logical_date": None, "dag_run": Run(at(2026, 7, 2, 14, 23))}
+    window = window_from_run(ctx, owner=OWNER)
+    assert (window.start, window.end) == (at(2026, 7, 1), at(2026, 7, 2))
+    assert "run_after" in window.source
+
+
+def test_the_hint_of_a_run_without_a_logical_date_uses_what_such_a_run_has() -> None:
+    ctx = {"dag": DAG("d", schedule=None, start_date=at(2026, 1, 1)), "dag_run": Run(at(2026, 7, 2))}
+    with pytest.raises(AimlApiConfigError) as err:
+        window_from_run(ctx, owner=OWNER)
+    message = str(err.value)
+    assert "run_after" in message
+    assert "{{ dag_run.run_after | ds }}" in message
+    assert "ds }}" not in message.replace("run_after | ds }}", "").replace("timedelta(days=1)) | ds }}", "")
+
+
 def test_a_period_is_fixed_when_the_task_runs() -> None:
     now = at(2026, 7, 2, 10, 30)
     window = explicit_window(period="24h", start=None, end=None, owner=OWNER, now=now)
@@ -130,6 +155,20 @@ def test_start_and_end_are_read_as_utc() -> None:
     assert explicit_window(period=None, start=None, end=None, owner=OWNER, now=at(2026, 8, 1)) is None
 
 
+def test_the_operators_read_a_window_by_the_hooks_rules() -> None:
+    # One set of rules (airflow_aimlapi.windows): "" is "not given", an empty window is allowed
+    # (and says so), a period ends at "now" to the millisecond.
+    now = at(2026, 7, 2, 10, 30) + timedelta(microseconds=123456)
+    assert explicit_window(period=None, start="", end="", owner=OWNER, now=now) is None
+    empty = explicit_window(period=None, start="2026-07-01", end="2026-07-01", owner=OWNER, now=now)
+    assert empty is not None
+    assert empty.start == empty.end
+    assert "empty" in empty.source
+    window = explicit_window(period="1h", start="", end=None, owner=OWNER, now=now)
+    assert window is not None
+    assert window.end == at(2026, 7, 2, 10, 30) + timedelta(microseconds=123000)
+
+
 @pytest.mark.parametrize(
     ("period", "start", "end", "named"),
     [
@@ -137,7 +176,6 @@ def test_start_and_end_are_read_as_utc() -> None:
         (None, "2026-07-01", None, "end"),
         (None, None, "2026-07-01", "start"),
         (None, "2026-07-02", "2026-07-01", "end"),
-        (None, "2026-07-01", "2026-07-01", "end"),  # an empty window is never reported
         ("24 h", None, None, "period"),
         ("0d", None, None, "period"),
         (None, "yesterday", "2026-07-01", "start"),

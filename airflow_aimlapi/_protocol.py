@@ -392,7 +392,7 @@ def coerce_timeout(value: Any, *, owner: str, param: str = "request_timeout") ->
     number = _as_number(value)
     if number is None or not 0 < number <= MAX_TIMEOUT:  # also refuses NaN
         raise AimlApiConfigError(
-            f"{owner}: {param} must be a positive number of seconds up to {MAX_TIMEOUT:g}, got {value!r}."
+            f"{owner}: {param} must be a positive number of seconds, got {value!r} (at most {MAX_TIMEOUT:g})."
         )
     return number
 

@@ -20,8 +20,10 @@ from airflow_aimlapi.operators._interval import (
 from airflow_aimlapi.operators._writer import (
     FILE_FORMATS,
     ExportFile,
+    check_destination_placeholders,
     check_file_format,
     csv_columns,
+    fill_destination,
     resolve_destination,
     shown,
 )
@@ -38,7 +40,9 @@ class AimlApiExportOperator(BaseOperator):
     Subclasses set :attr:`record_type` and implement :meth:`records` (the hook's iterator) and,
     if they add to the summary, :meth:`tally`.
 
-    :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string.
+    :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string,
+        which may hold ``{start:<strftime>}`` and ``{end:<strftime>}``, filled with the reported
+        window's ends (UTC) once the window is known.
     :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
     :param period: A window ending when the task runs (``"24h"``, ``"7d"``), where supported.
     :param start: The window's start (templated): an aware ``datetime`` or ISO-8601 text.
@@ -75,6 +79,7 @@ class AimlApiExportOperator(BaseOperator):
         self.timeout = coerce_timeout(timeout, owner=self.owner_name, param="timeout")
         self.max_retries = coerce_retries(max_retries, owner=self.owner_name)
         check_window(period=period, start=start, end=end, owner=self.owner_name)
+        check_destination_placeholders(destination, owner=self.owner_name)
         if not is_template(destination) and isinstance(destination, str):
             resolve_destination(destination, owner=self.owner_name)
 
@@ -132,7 +137,10 @@ class AimlApiExportOperator(BaseOperator):
         file_format = check_file_format(self.file_format, owner=self.owner_name)
         window = self.window(context)
         self.check_arguments()
-        target = resolve_destination(self.destination, owner=self.owner_name)
+        destination = fill_destination(
+            self.destination, start=window.start, end=window.end, owner=self.owner_name
+        )
+        target = resolve_destination(destination, owner=self.owner_name)
         self.log.info("Exporting %s to %s as %s.", window.describe(), shown(target), file_format)
         columns = csv_columns(self.record_type)
         try:

@@ -27,6 +27,8 @@ import contextlib
 import csv
 import dataclasses
 import json
+import re
+import string
 import typing
 import uuid
 from collections.abc import Iterable, Mapping
@@ -46,6 +48,10 @@ FILE_FORMATS = ("jsonl", "csv")
 LOCAL_PROTOCOLS = ("file", "local")
 #: On an object store, the temporary object goes under this prefix beside the destination.
 OBJECT_STORE_TEMP_PREFIX = "_aimlapi_tmp"
+#: The placeholders a ``destination`` may hold, filled with the reported window's ends.
+DESTINATION_PLACEHOLDERS = ("start", "end")
+# Jinja's own markup, left out when the placeholders of an unrendered destination are checked.
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
 def check_file_format(value: Any, *, owner: str) -> str:
@@ -98,6 +104,61 @@ def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def _placeholders(value: str, *, owner: str) -> None:
+    # Every str.format placeholder must be {start...} or {end...}, with no conversion.
+    try:
+        parsed = [(name, conv) for _, name, _, conv in string.Formatter().parse(value) if name is not None]
+    except ValueError as err:
+        raise AimlApiConfigError(
+            f"{owner}: destination {scrub(value)!r} has a bad placeholder ({err}); only "
+            "{start:<strftime>} and {end:<strftime>} are filled in, e.g. {start:%Y-%m-%d}."
+        ) from None
+    for name, conv in parsed:
+        if name not in DESTINATION_PLACEHOLDERS or conv:
+            bad = "{" + name + (f"!{conv}" if conv else "") + "}"
+            raise AimlApiConfigError(
+                f"{owner}: destination {scrub(value)!r} has the unknown placeholder {bad!r}; only "
+                "{start:<strftime>} and {end:<strftime>} (the reported window's ends, UTC) are "
+                "filled in, e.g. {start:%Y-%m-%d}."
+            )
+
+
+def check_destination_placeholders(value: Any, *, owner: str) -> None:
+    """Refuse a ``destination`` string with a placeholder other than ``{start:...}``/``{end:...}``.
+
+    Jinja markup (``{{ ... }}``, ``{% ... %}``) is left alone: it is rendered before the
+    placeholders are filled.
+
+    :param value: The ``destination`` argument (only strings are checked).
+    :param owner: Who holds the parameter, named in the error.
+    """
+    if isinstance(value, str):
+        _placeholders(_JINJA.sub("", value), owner=owner)
+
+
+def fill_destination(value: Any, *, start: Any, end: Any, owner: str) -> Any:
+    """Fill ``{start:<strftime>}`` and ``{end:<strftime>}`` in a rendered ``destination`` string.
+
+    The window a task reports is known only at run time (for a ``CronTriggerTimetable`` run it is
+    the period before the run's own date), so ``"file:///ledger/{start:%Y-%m-%d}.jsonl"`` names
+    the file by the rows it holds. An ``ObjectStoragePath`` is returned as it is.
+
+    :param value: The rendered ``destination``.
+    :param start: The reported window's start (aware UTC ``datetime``).
+    :param end: The reported window's end, not included.
+    :param owner: Who holds the parameter, named in an error.
+    """
+    if not isinstance(value, str):
+        return value
+    _placeholders(value, owner=owner)
+    try:
+        return value.format(start=start, end=end)
+    except ValueError as err:
+        raise AimlApiConfigError(
+            f"{owner}: destination {scrub(value)!r} cannot be filled in: {scrub(err)}"
+        ) from None
 
 
 def resolve_destination(value: Any, *, owner: str) -> ObjectStoragePath:

@@ -44,8 +44,12 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
     with ``decimal.Decimal``); amounts are always positive and ``direction`` carries the sign.
 
     :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string such
-        as ``"file:///data/aimlapi/ledger/{{ data_interval_start | ds }}.jsonl"`` or
-        ``"s3://bucket/ledger/{{ data_interval_start | ds }}.jsonl"``.
+        as ``"file:///data/aimlapi/ledger/{start:%Y-%m-%d}.jsonl"`` or
+        ``"s3://bucket/ledger/{start:%Y-%m-%d}.jsonl"``. ``{start:<strftime>}`` and
+        ``{end:<strftime>}`` are filled with the reported window's ends (UTC) at run time, so the
+        file is named by the rows it holds with either timetable kind (``{{ data_interval_start |
+        ds }}`` names the run's own day on a ``CronTriggerTimetable``, which reports the day
+        before). Any other ``{...}`` is refused.
     :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
     :param start: The window's start (templated): an aware ``datetime`` or ISO-8601 text (naive
         means UTC). Pass ``start`` and ``end`` together, or neither.

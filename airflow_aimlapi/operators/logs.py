@@ -38,7 +38,10 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
         {"path": "file:///data/aimlapi/logs/2026-07-01.jsonl", "format": "jsonl", "rows": 1204,
          "start": "2026-07-01T00:00:00+00:00", "end": "2026-07-02T00:00:00+00:00"}
 
-    :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string.
+    :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string,
+        e.g. ``"s3://bucket/logs/{start:%Y-%m-%d}.jsonl"``: ``{start:<strftime>}`` and
+        ``{end:<strftime>}`` are filled with the reported window's ends (UTC) at run time; any
+        other ``{...}`` is refused.
     :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
     :param period: A window ending when the task runs: ``"24h"``, ``"7d"`` (templated). Not with
         ``start``/``end``.

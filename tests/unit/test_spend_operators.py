@@ -251,6 +251,26 @@ def test_a_period_is_pinned_when_the_export_starts(aimlapi_fake: FakeAimlApi, tm
     assert aimlapi_fake.request_count(LOGS_PATH) == 1
 
 
+@pytest.mark.parametrize("empty", [True, False], ids=["CronTriggerTimetable", "CronDataIntervalTimetable"])
+@pytest.mark.parametrize("cls", [AimlApiLedgerExportOperator, AimlApiRequestLogExportOperator])
+def test_the_destination_is_named_by_the_reported_window_with_either_timetable(
+    day: FakeAimlApi, tmp_path: Path, empty: bool, cls: type[Any]
+) -> None:
+    # Both runs report 07-01; only {start:...} names that day on a CronTriggerTimetable, whose
+    # data_interval_start (07-02) is the run's own day.
+    op = cls(task_id="export", destination=f"file://{tmp_path}/{{start:%Y-%m-%d}}_{{end:%d}}.jsonl")
+    summary = op.execute(context(empty=empty))
+    assert [p.name for p in tmp_path.iterdir()] == ["2026-07-01_02.jsonl"]
+    assert summary["path"] == f"file://{tmp_path}/2026-07-01_02.jsonl"
+    assert summary["rows"] > 0
+
+
+@pytest.mark.parametrize("placeholder", ["{ds}", "{start!r}", "{}", "{start.year}", "{start"])
+def test_an_unknown_destination_placeholder_is_refused_at_construction(placeholder: str) -> None:
+    with pytest.raises(AimlApiConfigError, match=r"^AimlApiLedgerExportOperator 't': destination .*\{start"):
+        AimlApiLedgerExportOperator(task_id="t", destination=f"file:///x/{{{{ ds }}}}/{placeholder}.jsonl")
+
+
 # -- usage ---------------------------------------------------------------------------------------
 
 

@@ -61,6 +61,10 @@ def get_provider_info() -> dict[str, Any]:
     }
 
 
+#: The connection the provider's hook (``AimlApiHook.default_conn_name``) and triggers use unless
+#: told otherwise; here, not in the hook's module, so triggers built at DAG parse need no ``requests``.
+DEFAULT_CONN_NAME = "aimlapi_default"
+
 #: How the connection form looks: the password is the API key, host is the optional base URL.
 #: Schema is hidden because the Base URL carries the scheme (a bare host name still means https,
 #: and a schema set through a URI or secrets backend is still honoured). Port stays visible: on

@@ -26,7 +26,6 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
-from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.operators.aimlapi import AimlApiBillingOperator
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
 
@@ -59,6 +58,8 @@ with DAG(
     def read_alert(triggering_asset_events: Any = None) -> str:
         events = triggering_asset_events[balance_low] if triggering_asset_events else []
         if not events:  # run by hand: the Trigger button, or `airflow dags test`
+            from airflow_aimlapi.hooks.aimlapi import AimlApiHook  # in the task: parsing stays light
+
             hook = AimlApiHook()
             try:
                 balance = hook.get_balance()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_aimlapi import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_aimlapi import CONN_FIELDS, DEFAULT_CONN_NAME, UI_FIELD_BEHAVIOUR
 from airflow_aimlapi._auth import BearerAuth
 from airflow_aimlapi._protocol import (
     DEFAULT_RETRY_BACKOFF,
@@ -87,7 +87,7 @@ class AimlApiHook(BaseHook):
     """
 
     conn_name_attr = "aimlapi_conn_id"
-    default_conn_name = "aimlapi_default"
+    default_conn_name = DEFAULT_CONN_NAME
     conn_type = "aimlapi"
     hook_name = "AIML API"
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
+from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi._protocol import (
     ApiSettings,
     amask_key,
@@ -34,7 +35,6 @@ from airflow_aimlapi.exceptions import (
     AimlApiError,
     AimlApiInsufficientCreditsError,
 )
-from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.records import CURRENCY, Balance
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import LogCadence, argument_errors, check, event
@@ -56,8 +56,9 @@ __all__ = [
 Direction = Literal["below", "above"]
 DIRECTIONS: tuple[Direction, ...] = ("below", "above")
 
-#: The connection both triggers use unless told otherwise: the hook's default.
-DEFAULT_CONN_ID = AimlApiHook.default_conn_name
+#: The connection both triggers use unless told otherwise: the hook's default (not imported from the
+#: hook's module, which brings ``requests`` into every DAG file that builds a watcher).
+DEFAULT_CONN_ID = DEFAULT_CONN_NAME
 
 
 async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSettings:

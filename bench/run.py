@@ -581,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
         bench_waiting(ns=[1, 10, 100, 1000], naive_ns=[1, 10, 100], interval=1.0, intervals=5, repeats=3)
         bench_watching(n=100, interval=1.0, intervals=6, repeats=3)
         bench_recovery(scaled=(0.5, (5.0, 10.0), 5), real=(2.0, (15.0, 25.0), 2))
+    import attribution  # bench/attribution.py: benchmark 9, cost attribution of a day (#15)
+
+    attribution.bench_attribution(1_000 if args.smoke else 50_000, row)
     from airflow import __version__ as airflow_version
 
     header = (

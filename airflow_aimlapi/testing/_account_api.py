@@ -110,6 +110,7 @@ class AccountMixin:
         models: Sequence[str] | None = None,
         keys: Sequence[str] | None = None,
         failure_rate: float = 0.03,
+        client_ids: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Add a realistic history of ``requests`` requests over the ``days`` before ``end``.
 
@@ -125,6 +126,8 @@ class AccountMixin:
         :param models: Model names; ``None`` for the built-in list of 15.
         :param keys: Keys (whole or prefixes) making the requests; ``None``: every regular key.
         :param failure_rate: Share of requests that fail.
+        :param client_ids: ``X-Client-Request-Id`` values for the requests that send one (cycled
+            through in order); ``None``: made-up ones.
         """
         if days <= 0:
             raise ValueError("days: positive")
@@ -149,6 +152,7 @@ class AccountMixin:
                 failure_rate=failure_rate,
                 top_up_threshold=float(settings.get("threshold") or 10.0),
                 top_up_amount=float(settings.get("amount") or 50.0),
+                client_ids=client_ids,
             )
             return {
                 "requests": summary.requests,

@@ -70,6 +70,7 @@ def generate(
     failure_rate: float = 0.03,
     top_up_threshold: float = 10.0,
     top_up_amount: float = 50.0,
+    client_ids: Sequence[str] | None = None,
 ) -> HistorySummary:
     """Add ``requests`` requests in ``[start_ms, end_ms)`` and the ledger entries they imply.
 
@@ -84,6 +85,8 @@ def generate(
     :param failure_rate: Share of requests that fail.
     :param top_up_threshold: A payment tops the balance up when it would fall below this (USD).
     :param top_up_amount: The payment's amount (USD).
+    :param client_ids: ``X-Client-Request-Id`` values to draw from for the requests that send one
+        (such as Airflow task ids from :mod:`airflow_aimlapi.tracing`); ``None``: made-up ones.
     """
     if requests < 0 or end_ms <= start_ms or not keys:
         raise ValueError("history: requests >= 0, end after start, and at least one key")
@@ -128,6 +131,8 @@ def generate(
         nanos = max(1, round(usd * 1e9)) if ok else 0
         inference_id = random_id(rng)
         client_id = f"airflow:{seed}:{len(rows)}" if rng.random() < 0.6 else None
+        if client_id is not None and client_ids:
+            client_id = client_ids[len(rows) % len(client_ids)]
         origin = "api" if rng.random() < 0.98 else "playground"
         row = LogRow(
             at,

@@ -116,3 +116,11 @@ def test_openai_sdk_reads_the_answer(aimlapi_fake: FakeAimlApi) -> None:
     assert completion.usage.prompt_tokens == 4
     assert raw.headers["x-client-request-id"] == "af1:d:r:t:2:1"
     assert aimlapi_fake.request_logs()[0]["client_request_id"] == "af1:d:r:t:2:1"
+
+
+def test_history_can_carry_given_client_ids(aimlapi_fake: FakeAimlApi) -> None:
+    ids = ["af1:a:r:t:-1:1", "af1:b:r:t:-1:1"]
+    aimlapi_fake.generate_history(requests=300, days=1.0, seed=3, client_ids=ids)
+    sent = [r["client_request_id"] for r in aimlapi_fake.request_logs()]
+    assert set(sent) == {*ids, None}
+    assert 100 < sum(s is not None for s in sent) < 250  # about 60 % send one, as without the option

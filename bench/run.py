@@ -21,6 +21,9 @@ ratio against a peer measured in the same run:
    re-created after each event as the triggerer does with a watcher that finished.
 6. Recovery after an outage: how long after the API answers again (it answered 503 for a while) a
    waiting gate trigger sees it, in poll intervals, and what the outage cost in requests.
+7. A ledger export of about 10,000 and 100,000 entries (peak memory added, rows per second) vs the
+   obvious requests script; 8. a 30,000-row logs export under 200 requests per 60 s vs the floor
+   that limit sets (both in bench/spend.py).
 """
 
 from __future__ import annotations
@@ -581,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
         bench_waiting(ns=[1, 10, 100, 1000], naive_ns=[1, 10, 100], interval=1.0, intervals=5, repeats=3)
         bench_watching(n=100, interval=1.0, intervals=6, repeats=3)
         bench_recovery(scaled=(0.5, (5.0, 10.0), 5), real=(2.0, (15.0, 25.0), 2))
+    import spend  # bench/spend.py: benchmarks 7 and 8
+
+    spend.run_all(smoke=args.smoke, repeats=1 if args.smoke else 3, row=row, fmt=fmt)
     import attribution  # bench/attribution.py: benchmark 9, cost attribution of a day (#15)
 
     attribution.bench_attribution(1_000 if args.smoke else 50_000, row)

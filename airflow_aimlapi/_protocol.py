@@ -295,18 +295,21 @@ def _base_url(named: _Named, host: str | None, schema: str | None, port: int | N
         # A key pasted into the host field is removed like any outside text.
         reason = scrub(err, secret=api_key)
     if reason is not None:  # raised outside the handler, so no traceback quotes the raw host
-        named.fail(f"has an invalid host {scrub(host, secret=api_key)!r}: {reason}")
+        named.fail(f"has an invalid Base URL {scrub(host, secret=api_key)!r}: {reason}")
     if parts.scheme not in ("http", "https"):
-        named.fail(f"has host/schema with scheme {scrub(parts.scheme, secret=api_key)!r}; use http or https.")
+        named.fail(
+            f"has a Base URL (or schema) with scheme {scrub(parts.scheme, secret=api_key)!r}; "
+            "use http or https."
+        )
     if not parts.hostname:
-        named.fail(f"has no host name in {scrub(host, secret=api_key)!r}.")
+        named.fail(f"has no host name in its Base URL {scrub(host, secret=api_key)!r}.")
     if parts.hostname in ("http", "https"):
         named.fail(
             f"has a Base URL {scrub(host, secret=api_key)!r} whose host is named {parts.hostname!r}; "
             "write it as https://host."
         )
     if parts.query or parts.fragment:
-        named.fail(f"has a host {scrub(host, secret=api_key)!r} with a query or fragment; remove it.")
+        named.fail(f"has a Base URL {scrub(host, secret=api_key)!r} with a query or fragment; remove it.")
     netloc = parts.netloc
     if port and url_port is None:
         netloc = f"{netloc}:{port}"

@@ -78,9 +78,11 @@ class AimlApiHook(BaseHook):
     which fails a task without retries.
 
     :param aimlapi_conn_id: The Airflow connection to use.
-    :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
-    :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
-    :param retry_backoff: Seconds before the first retry; each next retry waits about twice as long.
+    :param timeout: Read timeout in seconds (> 0, at most 86400); overrides the connection's
+        ``timeout`` extra.
+    :param max_retries: Retries of transient failures (0 to 100); overrides the connection's
+        ``max_retries`` extra.
+    :param retry_backoff: Seconds (>= 0) before the first retry; each next retry waits about twice as long.
     :param retry_budget: The longest one call may take before its last retry starts, in seconds
         (default 120): no wait, ``Retry-After`` included, is begun that would end past it.
         Waiting in the ``/v2/logs`` pacer does not count: only the retries' own waits do.

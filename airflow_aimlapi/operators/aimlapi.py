@@ -28,8 +28,10 @@ class AimlApiBillingOperator(BaseOperator):
     A bad key or a key without permission fails the task at once, without Airflow retries.
 
     :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
-    :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
-    :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
+    :param timeout: Read timeout in seconds (> 0, at most 86400); overrides the connection's
+        ``timeout`` extra.
+    :param max_retries: Retries of transient failures (0 to 100); overrides the connection's
+        ``max_retries`` extra.
     """
 
     template_fields: Sequence[str] = ("aimlapi_conn_id",)

@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from demo_costs import cost_by_dag_demo  # scripts/demo_costs.py: spend per DAG and task (#15)
+
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
@@ -236,8 +238,11 @@ def main(argv: list[str] | None = None) -> int:
                 run_dag(sandbox, dag_id, {"min_balance": min_balance})
                 print(f"({time.monotonic() - started:.0f} s)")
             cost_report_demo(sandbox, fake)
+            costs = cost_by_dag_demo(sandbox, fake, say)
         if not only:
             watcher_demo(fake)
+        say("Spend per DAG and task (aimlapi_cost_by_dag, from the request logs' client request ids)")
+        print(costs)
     finally:
         if fake is not None:
             fake.stop()

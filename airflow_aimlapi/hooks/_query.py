@@ -59,9 +59,28 @@ def check_entry_type(value: Any, *, owner: str) -> str | None:
     return check_choice(value, ENTRY_TYPES, owner=owner, param="entry_type")
 
 
-def _values(value: Any, *, owner: str, param: str) -> tuple[str, ...]:
+def check_strings(
+    value: Any, *, owner: str, param: str, allowed: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
+    """Check a list-of-strings argument; one string is a list of one, ``None`` an empty list.
+
+    A string that looks like a list (``"['a', 'b']"``) is refused: it is what a templated list
+    renders to unless the DAG renders templates as native objects, and read as one value it would
+    match nothing and make an empty result look like a success.
+
+    :param value: A list (or other iterable) of non-empty strings, or one string, or ``None``.
+    :param owner: Who holds the parameter, named in the error.
+    :param param: The parameter's name, named in the error.
+    :param allowed: The only values allowed, if any.
+    """
     if value is None:
         return ()
+    if isinstance(value, str) and value.lstrip()[:1] in ("[", "("):
+        raise AimlApiConfigError(
+            f"{owner}: {param} is the text {quote_argument(value)}, which looks like a rendered "
+            "list: a templated list renders to a string unless the DAG sets "
+            "render_template_as_native_obj=True. Pass a list of strings, or set that option."
+        )
     # One string is one value: iterating it would send one character per parameter.
     items: Iterable[Any] = (value,) if isinstance(value, str) else value
     try:
@@ -75,6 +94,9 @@ def _values(value: Any, *, owner: str, param: str) -> tuple[str, ...]:
             raise AimlApiConfigError(
                 f"{owner}: {param} must hold non-empty strings, got {quote_argument(item)}."
             )
+    if allowed is not None:
+        for item in values:
+            check_choice(item, allowed, owner=owner, param=param)
     return values
 
 
@@ -86,10 +108,7 @@ def check_statuses(value: Any, *, owner: str) -> tuple[str, ...]:
     :param value: A list of statuses (a single string is one status); empty for no filter.
     :param owner: Who holds the parameter, named in the error.
     """
-    statuses = _values(value, owner=owner, param="statuses")
-    for status in statuses:
-        check_choice(status, LOG_STATUSES, owner=owner, param="statuses")
-    return statuses
+    return check_strings(value, owner=owner, param="statuses", allowed=LOG_STATUSES)
 
 
 def check_models(value: Any, *, owner: str) -> tuple[str, ...]:
@@ -100,7 +119,7 @@ def check_models(value: Any, *, owner: str) -> tuple[str, ...]:
     :param value: A list of models (a single string is one model); empty for no filter.
     :param owner: Who holds the parameter, named in the error.
     """
-    models = _values(value, owner=owner, param="models")
+    models = check_strings(value, owner=owner, param="models")
     if len(models) > MAX_LOG_MODELS:
         raise AimlApiConfigError(
             f"{owner}: models has {len(models)} entries; the API takes at most {MAX_LOG_MODELS}."

@@ -173,20 +173,14 @@ def string_tuple(
 ) -> tuple[str, ...]:
     """Read a list-of-strings argument (one string counts as a list of one); raise naming ``param``.
 
+    The hook's own check (:func:`airflow_aimlapi.hooks._query.check_strings`): a rendered string
+    that looks like a list is refused.
+
     :param value: The argument: a string, or a list or tuple of strings.
     :param param: Its name, for the error.
     :param owner: Who holds the parameter, named in the error.
     :param allowed: The only values allowed, if any.
     """
-    from airflow_aimlapi.exceptions import AimlApiConfigError
+    from airflow_aimlapi.hooks._query import check_strings
 
-    items = (value,) if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) and v for v in items):
-        raise AimlApiConfigError(f"{owner}: {param} must be a list of non-empty strings, got {value!r}.")
-    if allowed is not None:
-        bad = [v for v in items if v not in allowed]
-        if bad:
-            raise AimlApiConfigError(
-                f"{owner}: {param} may hold only {', '.join(map(repr, allowed))}; got {bad[0]!r}."
-            )
-    return tuple(items)
+    return check_strings(value, owner=owner, param=param, allowed=None if allowed is None else tuple(allowed))

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_aimlapi._paths import LOG_STATUSES
-from airflow_aimlapi.operators._export import AimlApiExportOperator, string_tuple
+from airflow_aimlapi.hooks._query import check_models, check_statuses
+from airflow_aimlapi.operators._export import AimlApiExportOperator
 from airflow_aimlapi.operators._interval import is_template
 from airflow_aimlapi.records import RequestLog
 
@@ -50,8 +50,11 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
     :param end: The window's end, not included (templated).
     :param key_prefix: The first 8 characters of the API key whose requests to export (templated);
         by default the connection's own key. Another key's prefix needs a management key.
-    :param models: Only these models (templated), e.g. ``["openai/gpt-5"]``; exact names.
-    :param statuses: Only these statuses (templated): ``"succeeded"``, ``"failed"``.
+    :param models: Only these models (templated), e.g. ``["openai/gpt-5"]``; exact names. A
+        Jinja template renders to a string unless the DAG sets
+        ``render_template_as_native_obj=True``: a rendered ``"['a', 'b']"`` is refused.
+    :param statuses: Only these statuses (templated): ``"succeeded"``, ``"failed"`` (rendered
+        like ``models``).
     :param file_format: ``"jsonl"`` (default) or ``"csv"`` (``cost`` and ``tokens`` flattened into
         ``cost_usd``, ``cost_credits``, ``tokens_input``, ``tokens_output``, ``tokens_total``).
     :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
@@ -104,15 +107,12 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
         :param skip_templates: Leave Jinja strings alone (at construction; they are checked once
             rendered).
         """
-        for param, value, allowed in (
-            ("models", self.models, None),
-            ("statuses", self.statuses, LOG_STATUSES),
-        ):
+        for value, check in ((self.models, check_models), (self.statuses, check_statuses)):
             if skip_templates and (is_template(value) or not isinstance(value, (str, list, tuple))):
                 continue  # Jinja or an XComArg: checked once resolved
             if skip_templates and isinstance(value, (list, tuple)) and any(map(is_template, value)):
                 continue
-            string_tuple(value, param=param, owner=self.owner_name, allowed=allowed)
+            check(value, owner=self.owner_name)
 
     def records(self, hook: AimlApiHook, window: Window) -> Iterator[RequestLog]:
         """Return the window's request log rows, newest first, a page at a time.
@@ -124,8 +124,6 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
             start=window.start,
             end=window.end,
             key_prefix=self.key_prefix,
-            models=string_tuple(self.models, param="models", owner=self.owner_name),
-            statuses=string_tuple(
-                self.statuses, param="statuses", owner=self.owner_name, allowed=LOG_STATUSES
-            ),
+            models=check_models(self.models, owner=self.owner_name),
+            statuses=check_statuses(self.statuses, owner=self.owner_name),
         )

@@ -122,6 +122,8 @@ def qdict(request: Any) -> dict[str, str]:
         (lambda h: h.iter_request_logs(period="24h", statuses=["ok"]), "statuses"),
         (lambda h: h.iter_request_logs(period="24h", models=[f"m{i}" for i in range(51)]), "models"),
         (lambda h: h.iter_request_logs(period="24h", models=[""]), "models"),
+        (lambda h: h.iter_request_logs(period="24h", models="['a', 'b']"), "models"),
+        (lambda h: h.iter_request_logs(period="24h", statuses="['failed']"), "statuses"),
         (lambda h: h.iter_request_logs(period="24h", page_size=500), "page_size"),
     ],
 )

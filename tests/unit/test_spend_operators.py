@@ -271,6 +271,22 @@ def test_an_unknown_destination_placeholder_is_refused_at_construction(placehold
         AimlApiLedgerExportOperator(task_id="t", destination=f"file:///x/{{{{ ds }}}}/{placeholder}.jsonl")
 
 
+@pytest.mark.parametrize(("param", "rendered"), [("models", "['a', 'b']"), ("statuses", " ('failed',)")])
+def test_a_list_rendered_to_a_string_is_refused_before_any_request(
+    day: FakeAimlApi, tmp_path: Path, param: str, rendered: str
+) -> None:
+    op = AimlApiRequestLogExportOperator(
+        task_id="logs", destination=f"file://{tmp_path}/l.jsonl", **{param: "{{ params.values }}"}
+    )
+    setattr(op, param, rendered)  # what Jinja renders a list to without native rendering
+    with pytest.raises(AimlApiConfigError) as err:
+        op.execute(context())  # type: ignore[arg-type]
+    assert str(err.value).startswith(f"AimlApiRequestLogExportOperator 'logs': {param} ")
+    assert "render_template_as_native_obj=True" in str(err.value)
+    assert day.request_count() == 0
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- usage ---------------------------------------------------------------------------------------
 
 

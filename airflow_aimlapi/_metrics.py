@@ -11,6 +11,11 @@ import logging
 
 #: The gauge's name (Airflow adds its ``[metrics] statsd_prefix``, ``airflow.`` by default).
 BALANCE_GAUGE = "aimlapi.balance"
+#: The spend rate of every runway the provider computes (USD per hour), tagged ``conn_id``.
+SPEND_RATE_GAUGE = "aimlapi.spend_rate"
+#: The hours left of every runway the provider computes, tagged ``conn_id`` (not sent while nothing
+#: was spent in the look-back: the runway is then unbounded).
+RUNWAY_HOURS_GAUGE = "aimlapi.runway_hours"
 #: One DAG's spend over the window the cost attribution operator read (USD), tagged ``dag_id``.
 DAG_SPEND_GAUGE = "aimlapi.dag_spend"
 
@@ -48,3 +53,23 @@ def record_dag_spend(conn_id: str, dag_id: str, usd: float) -> None:
         Stats.gauge(DAG_SPEND_GAUGE, usd, tags={"dag_id": dag_id, "conn_id": conn_id})
     except Exception:  # metrics must never break a task
         log.debug("Could not publish %s", DAG_SPEND_GAUGE, exc_info=True)
+
+
+def record_runway(conn_id: str, spend_rate: float, hours_left: float | None) -> None:
+    """Publish a runway just computed as ``aimlapi.spend_rate`` and ``aimlapi.runway_hours``.
+
+    ``aimlapi.runway_hours`` is not sent while ``hours_left`` is ``None`` (nothing spent). A metrics
+    failure never fails the caller: it is logged at debug level and dropped.
+
+    :param conn_id: The Airflow connection the runway was computed for (the ``conn_id`` tag).
+    :param spend_rate: The spend rate in USD per hour.
+    :param hours_left: The hours the balance lasts at that rate, or ``None``.
+    """
+    try:
+        from airflow.providers.common.compat.sdk import Stats
+
+        Stats.gauge(SPEND_RATE_GAUGE, spend_rate, tags={"conn_id": conn_id})
+        if hours_left is not None:
+            Stats.gauge(RUNWAY_HOURS_GAUGE, hours_left, tags={"conn_id": conn_id})
+    except Exception:  # metrics must never break a task or a trigger
+        log.debug("Could not publish %s / %s", SPEND_RATE_GAUGE, RUNWAY_HOURS_GAUGE, exc_info=True)

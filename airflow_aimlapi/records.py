@@ -559,6 +559,32 @@ class UsageDetail(Usage):
     models: tuple[ModelUsage, ...]
 
 
+@dataclass(frozen=True)
+class Runway(_SpendRecord):
+    """How long the balance lasts at the recent pace of spending (computed, not an API answer).
+
+    Account-wide: the balance and the ledger are the account's, so every key's spend counts.
+
+    :param current_balance: The balance in USD.
+    :param spend_rate_usd_per_hour: Charges over the look-back divided by its length (USD per hour);
+        top-ups, refunds and bonuses are not spend.
+    :param hours_left: ``current_balance / spend_rate_usd_per_hour``; ``None`` while nothing was
+        spent in the look-back, ``0.0`` once the balance is at or below zero.
+    :param lookback_start: The look-back window's start (UTC).
+    :param lookback_end: The look-back window's end (UTC): when the estimate was made.
+    :param autotopup_enabled: Whether auto top-up is on: then the account is refilled whenever
+        the balance falls below its threshold, and ``hours_left`` is the time to zero only if no
+        top-up comes (a failing card); ``None`` when the estimate did not read it.
+    """
+
+    current_balance: float
+    spend_rate_usd_per_hour: float
+    hours_left: float | None
+    lookback_start: datetime
+    lookback_end: datetime
+    autotopup_enabled: bool | None
+
+
 def sort_models(models: Iterable[ModelUsage]) -> tuple[ModelUsage, ...]:
     """Order a breakdown the way :class:`UsageDetail` keeps it: highest spend first, ties by name.
 

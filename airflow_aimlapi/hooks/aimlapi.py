@@ -12,6 +12,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_aimlapi import CONN_FIELDS, DEFAULT_CONN_NAME, UI_FIELD_BEHAVIOUR
 from airflow_aimlapi._auth import BearerAuth
+from airflow_aimlapi._metrics import record_runway
 from airflow_aimlapi._protocol import (
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_RETRY_BUDGET,
@@ -50,10 +51,21 @@ from airflow_aimlapi.records import (
     LegacyBalance,
     RecordT,
     RequestLogPage,
+    Runway,
     TransactionPage,
     UsageDetail,
 )
-from airflow_aimlapi.windows import check_range, check_window, log_windows, usage_windows, utc_now
+from airflow_aimlapi.runway import RunwayEstimator, charges_of
+from airflow_aimlapi.runway import hours_left as runway_hours
+from airflow_aimlapi.windows import (
+    as_utc,
+    check_range,
+    check_window,
+    log_windows,
+    parse_period,
+    usage_windows,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -328,6 +340,37 @@ class AimlApiHook(BaseHook):
         )
         size = check_page_size(page_size, owner=owner)
         return spend.iter_transactions(self._paged_get, filters, size)
+
+    def get_runway(self, *, lookback: str = "24h") -> Runway:
+        """Return how long the balance lasts at the pace of the look-back window (one-shot).
+
+        Reads the billing detail (balance, auto top-up) and the ledger's ``CHARGE`` entries of
+        ``[now - lookback, now)``; the rate is their sum divided by the look-back's length (top-ups,
+        refunds and bonuses are not spend). Account-wide: every key's charges count. Publishes the
+        metrics ``aimlapi.spend_rate`` and ``aimlapi.runway_hours``. A management key gets 403 on
+        the ledger (:class:`~airflow_aimlapi.exceptions.AimlApiAuthError`).
+
+        :param lookback: The look-back window: a positive whole number then ``h`` or ``d`` (``"24h"``).
+        """
+        owner = f"{type(self).__name__}.get_runway"
+        length = parse_period(lookback, owner=owner, param="lookback")
+        detail = self.get_billing_detail()
+        end = as_utc(self._utc_now())
+        start = end - length
+        estimator = RunwayEstimator(length)
+        charges = self.iter_transactions(start=start, end=end, direction="CHARGE")
+        estimator.seed(charges_of(charges), end)
+        rate = estimator.rate(end) or 0.0
+        runway = Runway(
+            current_balance=detail.current_balance,
+            spend_rate_usd_per_hour=rate,
+            hours_left=runway_hours(detail.current_balance, rate),
+            lookback_start=start,
+            lookback_end=end,
+            autotopup_enabled=detail.autotopup_settings.is_enabled,
+        )
+        record_runway(self.aimlapi_conn_id, runway.spend_rate_usd_per_hour, runway.hours_left)
+        return runway
 
     def _paged_get(
         self, endpoint: Endpoint[TransactionPage], params: Sequence[tuple[str, str]]

@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
 from airflow_aimlapi.links import AimlApiBillingLink
+from airflow_aimlapi.windows import parse_period
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -32,6 +33,9 @@ class AimlApiBillingOperator(BaseOperator):
         ``timeout`` extra.
     :param max_retries: Retries of transient failures (0 to 100); overrides the connection's
         ``max_retries`` extra.
+    :param runway_lookback: A look-back window (``"24h"``, ``"7d"``): when set, the XCom also carries
+        ``runway``, the :meth:`~airflow_aimlapi.hooks.aimlapi.AimlApiHook.get_runway` estimate over it
+        (it reads the ledger too, so a management key fails it with 403); ``None``: no runway.
     """
 
     template_fields: Sequence[str] = ("aimlapi_conn_id",)
@@ -44,6 +48,7 @@ class AimlApiBillingOperator(BaseOperator):
         aimlapi_conn_id: str = "aimlapi_default",
         timeout: float | None = None,
         max_retries: int | None = None,
+        runway_lookback: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -51,6 +56,9 @@ class AimlApiBillingOperator(BaseOperator):
         owner = f"{type(self).__name__} '{self.task_id}'"
         self.timeout = coerce_timeout(timeout, owner=owner, param="timeout")
         self.max_retries = coerce_retries(max_retries, owner=owner)
+        if runway_lookback is not None:
+            parse_period(runway_lookback, owner=owner, param="runway_lookback")
+        self.runway_lookback = runway_lookback
 
     @cached_property
     def hook(self) -> AimlApiHook:
@@ -63,6 +71,8 @@ class AimlApiBillingOperator(BaseOperator):
         """Fetch the billing detail and return it (pushed to XCom as ``return_value``)."""
         try:
             detail = self.hook.get_billing_detail()
+            lookback = self.runway_lookback
+            runway = None if lookback is None else self.hook.get_runway(lookback=lookback)
         finally:
             # Success or failure, the session's pooled sockets are closed with the task.
             hook: AimlApiHook | None = self.__dict__.pop("hook", None)
@@ -77,4 +87,13 @@ class AimlApiBillingOperator(BaseOperator):
             topup.threshold,
             topup.amount,
         )
-        return detail.to_dict()
+        result = detail.to_dict()
+        if runway is not None:
+            self.log.info(
+                "AIML API runway over %s: %.6g USD/h, %s hours left.",
+                self.runway_lookback,
+                runway.spend_rate_usd_per_hour,
+                "unbounded (nothing spent)" if runway.hours_left is None else f"{runway.hours_left:.4g}",
+            )
+            result["runway"] = runway.to_dict()
+        return result

@@ -103,10 +103,10 @@ def test_a_management_key_cannot_read_the_ledger(fake: FakeAimlApi, monkeypatch:
 
 def test_the_operator_carries_the_runway_when_asked(fake: FakeAimlApi, published: list[Any]) -> None:
     fake.charge("openai/gpt-5", 3.0, at=NOW - H)
-    plain = AimlApiBillingOperator(task_id="b").execute(context={})  # type: ignore[arg-type]
+    plain = AimlApiBillingOperator(task_id="b").execute(context={})
     assert "runway" not in plain
     assert fake.request_count("/v2/billing/transactions") == 0
-    result = AimlApiBillingOperator(task_id="r", runway_lookback="3h").execute(context={})  # type: ignore[arg-type]
+    result = AimlApiBillingOperator(task_id="r", runway_lookback="3h").execute(context={})
     assert result["runway"] == {
         "current_balance": 97.0,
         "spend_rate_usd_per_hour": 1.0,

@@ -25,6 +25,8 @@ MAX_WINDOW_DAYS = 92
 #: Page sizes (``limit``) the ledger and the logs accept.
 MIN_PAGE_SIZE = 1
 MAX_PAGE_SIZE = 100
+#: A key prefix (``key_prefix``, the keys' ids) is the key's first this many characters.
+KEY_PREFIX_LENGTH = 8
 #: At most this many ``model`` values in one /v2/logs request.
 MAX_LOG_MODELS = 50
 #: /v2/logs allows this many requests per API key in any window of LOGS_RATE_WINDOW seconds.

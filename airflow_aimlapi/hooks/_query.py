@@ -12,6 +12,7 @@ from typing import Any
 from airflow_aimlapi._paths import (
     DIRECTIONS,
     ENTRY_TYPES,
+    KEY_PREFIX_LENGTH,
     LOG_STATUSES,
     MAX_LOG_MODELS,
     MAX_PAGE_SIZE,
@@ -19,9 +20,6 @@ from airflow_aimlapi._paths import (
 )
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.windows import quote_argument
-
-#: A key prefix is the key's first characters: this many.
-KEY_PREFIX_LENGTH = 8
 
 
 def check_choice(value: Any, allowed: tuple[str, ...], *, owner: str, param: str) -> str | None:

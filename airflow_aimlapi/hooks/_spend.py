@@ -160,9 +160,14 @@ def iter_request_logs(
         )
 
 
-def _money(value: float) -> Decimal:
-    # repr() is the shortest text that reads back as the same float: 0.1 adds as 0.1, not as
-    # 0.1000000000000000055511151231257827.
+def to_decimal(value: float) -> Decimal:
+    """Return an amount as the decimal the API wrote, to add up without binary rounding.
+
+    ``repr()`` is the shortest text that reads back as the same float: 0.1 adds as 0.1, not as
+    0.1000000000000000055511151231257827.
+
+    :param value: An amount as a record holds it (a float read from the API's JSON).
+    """
     return Decimal(repr(value))
 
 
@@ -180,7 +185,7 @@ def add_up_usage(parts: Sequence[Usage]) -> Usage:
         api_key_prefix=first.api_key_prefix,
         start=min(part.start for part in parts),
         end=max(part.end for part in parts),
-        spend=float(sum((_money(part.spend) for part in parts), Decimal(0))),
+        spend=float(sum((to_decimal(part.spend) for part in parts), Decimal(0))),
         currency=first.currency,
         requests=sum(part.requests for part in parts),
     )
@@ -191,7 +196,7 @@ def add_up_usage(parts: Sequence[Usage]) -> Usage:
     for part in parts:
         assert isinstance(part, UsageDetail)
         for model in part.models:
-            spend[model.model] = spend.get(model.model, Decimal(0)) + _money(model.spend)
+            spend[model.model] = spend.get(model.model, Decimal(0)) + to_decimal(model.spend)
             requests[model.model] = requests.get(model.model, 0) + model.requests
     models = sort_models(ModelUsage(name, float(spend[name]), requests[name]) for name in spend)
     return UsageDetail(**vars(total), models=models)

@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from airflow_aimlapi._paths import DIRECTIONS, ENTRY_TYPES
-from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.hooks._query import check_direction, check_entry_type
+from airflow_aimlapi.hooks._spend import to_decimal
 from airflow_aimlapi.operators._export import AimlApiExportOperator
 from airflow_aimlapi.operators._interval import is_template
 from airflow_aimlapi.records import Transaction
@@ -105,17 +105,10 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
         :param skip_templates: Leave Jinja strings alone (at construction; they are checked once
             rendered).
         """
-        for param, value, allowed in (
-            ("direction", self.direction, DIRECTIONS),
-            ("entry_type", self.entry_type, ENTRY_TYPES),
-        ):
-            if value is None or (skip_templates and is_template(value)):
-                continue
-            if value not in allowed:
-                raise AimlApiConfigError(
-                    f"{self.owner_name}: {param} must be one of {', '.join(allowed)} (or None for all), "
-                    f"got {value!r}."
-                )
+        # The hook's own checks: one rule, and the bad value quoted through the redaction function.
+        for value, check in ((self.direction, check_direction), (self.entry_type, check_entry_type)):
+            if not (skip_templates and is_template(value)):
+                check(value, owner=self.owner_name)
 
     def records(self, hook: AimlApiHook, window: Window) -> Iterator[Transaction]:
         """Return the window's ledger entries, newest first, a page at a time.
@@ -134,9 +127,7 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
 
         :param record: A ledger entry just written.
         """
-        # repr() is the shortest text that reads back as the same float: the number as the API
-        # wrote it, which Decimal then adds without binary rounding.
-        usd = Decimal(repr(record.amount.usd))
+        usd = to_decimal(record.amount.usd)
         self._by_direction[record.direction] += usd
         self._by_type[record.type] += usd
 

@@ -17,11 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from airflow_aimlapi._paths import LOG_STATUSES
+from airflow_aimlapi._paths import KEY_PREFIX_LENGTH, LOG_STATUSES
 from airflow_aimlapi.testing._entries import LedgerEntry, LogRow, random_id, random_uuid, to_ms
 
-#: Key prefixes are the key's first 8 characters, as the API's ``key_prefix`` and ``/v1/keys``.
-PREFIX_LENGTH = 8
 #: What ``X-Client-Request-Id`` may hold; anything else the API drops silently.
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 ORIGINS = ("api", "playground")
@@ -41,7 +39,7 @@ class ApiKey:
     @property
     def prefix(self) -> str:
         """The key's first 8 characters, as the API names keys."""
-        return self.key[:PREFIX_LENGTH]
+        return self.key[:KEY_PREFIX_LENGTH]
 
 
 class Account:

@@ -354,6 +354,17 @@ def test_bad_arguments_fail_at_construction_naming_the_parameter(
     assert str(err.value).startswith(f"{cls.__name__} 't': {named}")
 
 
+@pytest.mark.parametrize("param", ["direction", "entry_type"])
+def test_a_bad_ledger_filter_is_quoted_through_the_redaction_function(param: str) -> None:
+    bad = "https://admin:hunter2-secret@example.com/" + "x" * 100
+    with pytest.raises(AimlApiConfigError) as err:
+        AimlApiLedgerExportOperator(task_id="t", **LEDGER, **{param: bad})
+    message = str(err.value)
+    assert message.startswith(f"AimlApiLedgerExportOperator 't': {param} must be one of ")
+    assert "hunter2" not in message
+    assert "x" * 100 not in message  # shortened, as every quoted argument is
+
+
 def test_templated_fields() -> None:
     assert set(AimlApiUsageOperator.template_fields) == {
         "aimlapi_conn_id",

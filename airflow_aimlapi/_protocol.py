@@ -514,6 +514,11 @@ def describe_error_body(body: str) -> tuple[str, str | None]:
         nested = data.get("error")
         if not isinstance(message, str) and isinstance(nested, dict):
             message = nested.get("message")
+        # Gateways and OAuth-style servers often answer {"error": "text"} (and maybe
+        # "error_description"): their words help more than a bare status.
+        if not isinstance(message, str) and isinstance(nested, str):
+            description = data.get("error_description")
+            message = f"{nested}: {description}" if isinstance(description, str) else nested
         if not isinstance(message, str):
             message = data.get("title")
         return (

@@ -93,6 +93,12 @@ def test_problem_json_without_message_falls_back_to_error_then_title() -> None:
     assert describe_error_body("") == ("", None)
 
 
+def test_an_error_given_as_a_string_is_the_message() -> None:
+    assert describe_error_body('{"error": "invalid key"}')[0] == "invalid key"
+    body = '{"error": "invalid_token", "error_description": "expired", "title": "Unauthorized"}'
+    assert describe_error_body(body)[0] == "invalid_token: expired"
+
+
 def test_errors_round_trip_through_dicts_and_pickle() -> None:
     import pickle
 

@@ -19,7 +19,9 @@ from airflow_aimlapi.operators._interval import check_window, explicit_window, i
 from airflow_aimlapi.operators._writer import (
     FILE_FORMATS,
     ExportFile,
+    check_destination_placeholders,
     check_file_format,
+    fill_destination,
     resolve_destination,
     shown,
 )
@@ -138,7 +140,8 @@ class AimlApiCostAttributionOperator(BaseOperator):
     :param group_by: The parts to group by, any of ``dag_id``, ``run_id``, ``task_id``, ``tag``,
         ``model``.
     :param destination: Where to write the whole table (templated): an ``ObjectStoragePath`` or a
-        URL string; ``None`` writes nothing.
+        URL string, which may hold ``{start:<strftime>}`` and ``{end:<strftime>}`` (the window's
+        ends, as in the export operators); ``None`` writes nothing.
     :param file_format: The table's format: ``"jsonl"`` (default) or ``"csv"``.
     :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
@@ -191,6 +194,8 @@ class AimlApiCostAttributionOperator(BaseOperator):
         literal = isinstance(dag_ids, (str, list, tuple)) and not is_template(dag_ids)
         if literal and not (isinstance(dag_ids, (list, tuple)) and any(map(is_template, dag_ids))):
             string_tuple(dag_ids, param="dag_ids", owner=self.owner_name)  # else checked once rendered
+        if destination is not None:
+            check_destination_placeholders(destination, owner=self.owner_name)
         if isinstance(destination, str) and not is_template(destination):
             resolve_destination(destination, owner=self.owner_name)
 
@@ -224,9 +229,12 @@ class AimlApiCostAttributionOperator(BaseOperator):
             else string_tuple(self.dag_ids, param="dag_ids", owner=self.owner_name)
         )
         # A destination that cannot be written fails before the first request.
-        target = (
-            None if self.destination is None else resolve_destination(self.destination, owner=self.owner_name)
-        )
+        target = None
+        if self.destination is not None:
+            filled = fill_destination(
+                self.destination, start=window.start, end=window.end, owner=self.owner_name
+            )
+            target = resolve_destination(filled, owner=self.owner_name)
         self.log.info(
             "Attributing AIML API spend over %s by %s.", window.describe(), ", ".join(self.group_by)
         )

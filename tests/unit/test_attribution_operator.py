@@ -205,3 +205,15 @@ def test_unattributed_rows_never_fail(aimlapi_fake: FakeAimlApi) -> None:
     per: dict[str, Decimal] = defaultdict(Decimal)
     per["u"] += Decimal(result["unattributed"]["usd"])
     assert per["u"] == Decimal("0.05")
+
+
+def test_destination_named_by_the_window(day: FakeAimlApi, tmp_path: Path) -> None:
+    result = _run(destination=f"file://{tmp_path}/{{start:%Y-%m-%d}}.jsonl")
+    assert result["path"] == f"file://{tmp_path}/2026-07-01.jsonl"
+    assert (tmp_path / "2026-07-01.jsonl").exists()
+
+
+def test_a_bad_destination_placeholder_is_refused_before_any_request(aimlapi_fake: FakeAimlApi) -> None:
+    with pytest.raises(AimlApiConfigError, match="destination"):
+        AimlApiCostAttributionOperator(task_id="a", destination="file:///tmp/{day}.jsonl")
+    assert aimlapi_fake.request_count() == 0

@@ -40,9 +40,17 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "sensors": [{"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.sensors.aimlapi"]}],
+        "sensors": [
+            {
+                "integration-name": "AIML API",
+                "python-modules": ["airflow_aimlapi.sensors.aimlapi", "airflow_aimlapi.sensors.budget"],
+            }
+        ],
         "triggers": [
-            {"integration-name": "AIML API", "python-modules": ["airflow_aimlapi.triggers.aimlapi"]}
+            {
+                "integration-name": "AIML API",
+                "python-modules": ["airflow_aimlapi.triggers.aimlapi", "airflow_aimlapi.triggers.budget"],
+            }
         ],
         # Listed by `airflow providers links`. Airflow 3 itself needs no registration: the task
         # stores the link's URL in XCom when it ends and the UI reads it from there.

@@ -119,6 +119,27 @@ CONSTRUCTORS: dict[str, Ctor] = {
         {"task_id": "t", "destination": DESTINATION}, {"timeout": TIMEOUT, "max_retries": RETRIES}
     ),
     "AimlApiCostAttributionOperator": Ctor({"task_id": "t"}, {"timeout": TIMEOUT, "max_retries": RETRIES}),
+    "AimlApiSpendBudgetSensor": Ctor(
+        {"task_id": "t", "budget": 1.0},
+        {
+            "budget": Num(math.ulp(0.0), read=lambda sensor: sensor.required_budget),  # > 0
+            "min_balance": USD,  # the balance sensor's: always refused, naming it
+            "request_timeout": TIMEOUT,
+            "max_retries": RETRIES,
+            "poke_interval": SENSOR_SECONDS,
+            "timeout": SENSOR_SECONDS,
+        },
+    ),
+    "AimlApiSpendBudgetTrigger": Ctor(
+        {"budget": 1.0},
+        {
+            "budget": Num(math.ulp(0.0)),  # > 0
+            "min_balance": USD,  # the balance gate's: refused, naming it
+            "poll_interval": SECONDS,
+            "request_timeout": TIMEOUT,
+            "first_check_delay": SECONDS,
+        },
+    ),
 }
 
 

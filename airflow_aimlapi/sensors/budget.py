@@ -1,0 +1,211 @@
+"""Sensor that holds optional work while a key's spend over a window is at or above a budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import PokeReturnValue, conf
+
+from airflow_aimlapi.budget import (
+    DEFAULT_WINDOW,
+    check_budget_window,
+    coerce_budget,
+    usage_arguments,
+)
+from airflow_aimlapi.exceptions import (
+    AimlApiConfigError,
+    AimlApiError,
+    AimlApiInsufficientCreditsError,
+    AimlApiRateLimitError,
+)
+from airflow_aimlapi.hooks._query import check_key_prefix
+from airflow_aimlapi.sensors.aimlapi import AimlApiBalanceSensor
+from airflow_aimlapi.windows import utc_now
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+
+class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
+    """Wait while the key's spend over ``window`` is at or above ``budget`` USD (``GET /v2/usage``).
+
+    Done once ``spend < budget``; it then pushes as XCom ``return_value`` the usage it saw with the
+    budget and the window: ``{"api_key_prefix": null, "start": ..., "end": ..., "spend": 3.2,
+    "currency": "USD", "requests": 41, "budget": 10.0, "window": "today"}``.
+
+    The outcome table is the balance sensor's
+    (:class:`~airflow_aimlapi.sensors.aimlapi.AimlApiBalanceSensor`), in poke, reschedule and
+    deferrable mode alike: one API call per check, never sleeping through retries; transient
+    failures (429, 5xx, timeouts) and a 403 saying the account is out of credits mean "not yet";
+    a bad key, another 403, a 404 for a foreign ``key_prefix`` and a bad connection fail the task
+    without Airflow retries (an invalid answer with them); ``soft_fail``, ``never_fail``,
+    ``silent_fail`` and ``timeout`` act as there. With ``deferrable=True`` the wait moves to
+    :class:`~airflow_aimlapi.triggers.budget.AimlApiSpendBudgetTrigger`.
+
+    :param budget: The budget in USD (templated): a finite number > 0; a template may render a
+        numeric string. A literal is checked when the DAG is parsed, a template once rendered.
+    :param window: ``"today"`` or ``"this_month"`` (calendar, in UTC, as the API's own key limits
+        reset at 00:00 UTC), or a rolling ``"<n>h"``/``"<n>d"`` ending at each check (templated).
+    :param key_prefix: Another key's first 8 characters (a management key's right; templated);
+        ``None`` for the connection's own key.
+    :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
+    :param deferrable: Wait in the triggerer instead of a worker. Defaults to
+        ``[operators] default_deferrable``.
+    :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
+        ``timeout`` extra.
+    """
+
+    template_fields: Sequence[str] = ("budget", "window", "key_prefix", "aimlapi_conn_id")
+
+    #: The wall clock that ends a calendar window (injectable for tests).
+    _utc_now: Callable[[], datetime] = staticmethod(utc_now)
+
+    def __init__(
+        self,
+        *,
+        budget: float | str,
+        window: str = DEFAULT_WINDOW,
+        key_prefix: str | None = None,
+        aimlapi_conn_id: str = "aimlapi_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        request_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "min_balance" in kwargs:  # the balance sensor's, not this gate's
+            raise AimlApiConfigError(
+                f"{type(self).__name__} '{kwargs.get('task_id')}': min_balance is not an argument of "
+                "the spend-budget gate (use budget)."
+            )
+        super().__init__(
+            min_balance=0.0,
+            aimlapi_conn_id=aimlapi_conn_id,
+            deferrable=deferrable,
+            request_timeout=request_timeout,
+            **kwargs,
+        )
+        # Literals are checked now, templates once rendered (as min_balance is in the balance sensor).
+        if not (isinstance(budget, str) and self._is_template(budget)):
+            coerce_budget(budget, owner=self._owner)
+        if not self._is_template(window):
+            check_budget_window(window, owner=self._owner)
+        if not self._is_template(key_prefix):
+            check_key_prefix(key_prefix, owner=self._owner)
+        self.budget = budget
+        self.window = window
+        self.key_prefix = key_prefix
+
+    @cached_property
+    def hook(self) -> AimlApiHook:
+        """The hook for ``aimlapi_conn_id``: no retries inside a check (the next check is the retry)."""
+        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+        return AimlApiHook(self.aimlapi_conn_id, timeout=self.request_timeout, max_retries=0)
+
+    @property
+    def required_budget(self) -> float:
+        """``budget`` as a validated number; raises an error naming ``budget`` otherwise."""
+        return coerce_budget(self.budget, owner=self._owner)
+
+    def _checked(self) -> tuple[float, str, str | None]:
+        return (
+            self.required_budget,
+            check_budget_window(self.window, owner=self._owner),
+            check_key_prefix(self.key_prefix, owner=self._owner),
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Read the spend once; return done (with the usage as XCom) once it is below ``budget``.
+
+        :param context: The task context.
+        """
+        budget, window, key_prefix = self._checked()
+        conn = self.aimlapi_conn_id
+        if not self.deferrable and self._rate_limited_still():
+            self.log.info(
+                "Rate limited (connection '%s'): no API call yet; next check in %s.",
+                conn,
+                self._next_check(None),
+            )
+            return False
+        self._retry_after = None
+        try:
+            usage = self.hook.get_usage(**usage_arguments(window, self._utc_now()), key_prefix=key_prefix)
+        except AimlApiInsufficientCreditsError as err:
+            self.log.info(
+                "%s Waiting (connection '%s'); next check in %s.", err, conn, self._next_check(None)
+            )
+            return self._not_yet(budget)
+        except AimlApiError as err:
+            if not err.retryable:
+                return self._failed_check(err, budget)
+            retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
+            self.log.warning("%s Still waiting; next check in %s.", err, self._next_check(retry_after))
+            return self._not_yet(budget, retry_after)
+        except Exception as err:
+            return self._failed_check(err, budget)
+        if usage.spend < budget:
+            self.log.info(
+                "AIML API spend %s USD over %s < budget %s (connection '%s'): done.",
+                usage.spend,
+                window,
+                budget,
+                conn,
+            )
+            from airflow_aimlapi.triggers.budget import budget_result
+
+            return PokeReturnValue(is_done=True, xcom_value=budget_result(usage, budget, window))
+        self.log.info(
+            "AIML API spend %s USD over %s >= budget %s (connection '%s'): waiting; next check in %s.",
+            usage.spend,
+            window,
+            budget,
+            conn,
+            self._next_check(None),
+        )
+        return self._not_yet(budget)
+
+    def _rate_limited_still(self) -> bool:
+        return time.monotonic() < self._next_call_at
+
+    def _defer(self, min_balance: float, first_check_delay: float) -> None:
+        # The balance sensor's deferral, with this gate's trigger (min_balance is the budget here).
+        from airflow_aimlapi.triggers.budget import AimlApiSpendBudgetTrigger
+
+        budget, window, key_prefix = self._checked()
+        remaining = self.timeout if self._deadline is None else self._deadline - time.time()
+        self.defer(
+            trigger=AimlApiSpendBudgetTrigger(
+                aimlapi_conn_id=self.aimlapi_conn_id,
+                budget=budget,
+                window=window,
+                key_prefix=key_prefix,
+                poll_interval=self.poke_interval,
+                request_timeout=self.request_timeout,
+                first_check_delay=first_check_delay,
+            ),
+            method_name="execute_complete",
+            kwargs={} if self._deadline is None else {"deadline": self._deadline},
+            timeout=timedelta(seconds=max(0.0, remaining)),
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], deadline: float | None = None
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired: return the usage (XCom), or raise the error it reported.
+
+        :param context: The task context.
+        :param event: The trigger's event: ``{"status": "success", "usage": {...}}`` or an error.
+        :param deadline: When the sensor times out (seconds since the epoch), passed on by
+            :meth:`defer`.
+        """
+        if event.get("status") == "success":
+            self.log.info("%s", event.get("message"))
+            usage: dict[str, Any] = event["usage"]
+            return usage
+        return super().execute_complete(context, event, deadline)

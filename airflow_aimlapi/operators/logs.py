@@ -26,8 +26,9 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
     timetable's last full period; see the README). A ``period`` is fixed to ``[now - period, now)``
     when the task starts, so every page reads the same window.
 
-    ``/v2/logs`` allows 200 requests per 60 s: the hook paces its requests under that limit, so an
-    export of N rows takes at least about ``N / 100 / 200`` minutes. The file is written to a
+    ``/v2/logs`` allows 200 requests per 60 s: the hook paces its requests under that limit, 100
+    rows a page, so the first 20,000 rows come at once and each further 20,000 a minute later (a
+    30,000-row day takes a little over a minute). The file is written to a
     temporary file and moved onto ``destination`` only once complete (a rerun replaces it; a
     failure leaves the previous file or none): on a local disk a hidden sibling, on an object
     store ``<folder>/_aimlapi_tmp/<name>.<random>``, outside the destination's prefix where a

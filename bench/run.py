@@ -297,7 +297,7 @@ def _naive_trigger_class() -> Any:
                         await asyncio.sleep(self.poll_interval)
                         continue
                     if balance.is_at_least(self.min_balance):
-                        yield trig._event({"status": "success", "balance": balance.to_dict()})
+                        yield trig.event({"status": "success", "balance": balance.to_dict()})
                         return
                     await asyncio.sleep(self.poll_interval)
             finally:

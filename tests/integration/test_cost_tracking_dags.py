@@ -18,6 +18,7 @@ import pytest
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
+from airflow_aimlapi.testing.statsd import StatsdListener
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +33,12 @@ def sandbox() -> Iterator[AirflowSandbox]:
     with AirflowSandbox(ROOT / "example_dags") as box:
         box.migrate()
         yield box
+
+
+@pytest.fixture
+def listener() -> Iterator[StatsdListener]:
+    with StatsdListener() as statsd:
+        yield statsd
 
 
 @pytest.fixture
@@ -60,7 +67,7 @@ def _ledger_usd_by_task(fake: FakeAimlApi) -> dict[str, Decimal]:
 
 
 def test_llm_runs_are_attributed_per_dag_and_task(
-    sandbox: AirflowSandbox, fake: FakeAimlApi, tmp_path: Path
+    sandbox: AirflowSandbox, fake: FakeAimlApi, tmp_path: Path, listener: StatsdListener
 ) -> None:
     env = {
         "AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json(),
@@ -87,7 +94,13 @@ def test_llm_runs_are_attributed_per_dag_and_task(
     assert {f[6] for f in fields if f[3] == "classify"} == {"prompt-v1"}
     assert len({f[2] for f in fields}) == 2  # two runs
 
-    result = sandbox.run("dags", "test", "aimlapi_cost_by_dag", "2026-07-02", env=env)
+    statsd = {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(listener.port),
+        "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",  # tags appended to the name
+    }
+    result = sandbox.run("dags", "test", "aimlapi_cost_by_dag", "2026-07-02", env={**env, **statsd})
     assert sandbox.run_state("aimlapi_cost_by_dag") == "success", result.stdout[-3000:]
     table = sandbox.xcom("aimlapi_cost_by_dag", "attribute_spend")
     assert (table["start"], table["end"]) == ("2026-07-01T00:00:00+00:00", "2026-07-02T00:00:00+00:00")
@@ -106,6 +119,14 @@ def test_llm_runs_are_attributed_per_dag_and_task(
     summarise = sandbox.xcom(LLM_DAG, "summarise")
     assert summarise["client_request_id"].startswith(f"af1:{LLM_DAG}:")
     assert Decimal(summarise["usd_spent"]) * 2 == got["summarise"]  # the same call in both runs
+
+    # Each DAG's spend reached a real StatsD listener as aimlapi.dag_spend, tagged dag_id and conn_id.
+    gauges = [line for line in listener.lines() if line.startswith("airflow.aimlapi.dag_spend,")]
+    assert len(gauges) == 1, listener.lines()
+    name, value = gauges[0].removesuffix("|g").rsplit(":", 1)
+    assert set(name.split(",")[1:]) == {f"dag_id={LLM_DAG}", "conn_id=aimlapi_default"}
+    assert float(value) == float(got["summarise"] + got["classify"])
+    assert not any(KEY in line for line in listener.lines())
 
     written = tmp_path / "cost_by_dag" / "2026-07-01.jsonl"
     rows = [json.loads(line) for line in written.read_text().splitlines()]

@@ -2,7 +2,8 @@
 
 It serves the three billing endpoints with Bearer checking, keeps a balance you can set, top up or
 let rise over time, records every request, and can be told to fail the next requests (any status
-and body, a dropped connection, a slow answer).
+and body, a dropped connection, a slow answer). Its spend side (ledger, usage, logs) and an
+OpenAI-style ``POST /v1/chat/completions`` that bills each call (``_inference``) share one account.
 """
 
 from __future__ import annotations

@@ -49,7 +49,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "AIML API",
-                "python-modules": ["airflow_aimlapi.triggers.aimlapi", "airflow_aimlapi.triggers.budget"],
+                "python-modules": [
+                    "airflow_aimlapi.triggers.aimlapi",
+                    "airflow_aimlapi.triggers.budget",
+                    "airflow_aimlapi.triggers.runway",
+                ],
             }
         ],
         # Listed by `airflow providers links`. Airflow 3 itself needs no registration: the task

@@ -130,6 +130,10 @@ CONSTRUCTORS: dict[str, Ctor] = {
             "timeout": SENSOR_SECONDS,
         },
     ),
+    "AimlApiRunwayEventTrigger": Ctor(
+        {"hours": 12.0},
+        {"hours": Num(math.ulp(0.0)), "poll_interval": SECONDS, "request_timeout": TIMEOUT},
+    ),
     "AimlApiSpendBudgetTrigger": Ctor(
         {"budget": 1.0},
         {

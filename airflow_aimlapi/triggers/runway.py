@@ -1,0 +1,300 @@
+"""The runway watcher: an ``AssetWatcher`` trigger that fires when the credits left last fewer hours.
+
+It reads the balance through the shared per-account poller (the balance gates' and watchers'), so
+in steady state it costs no API call of its own. The spend rate comes from
+:class:`~airflow_aimlapi.runway.RunwayEstimator`: a watcher that starts cold seeds its look-back
+window once from the ledger (``CHARGE`` entries) and says so in its log; from then on each balance
+drop between two readings is spend. A ledger that cannot be read (403 for a management key, 5xx)
+is logged, and the estimate comes from the watcher's own readings once it has two.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from airflow_aimlapi._metrics import record_runway
+from airflow_aimlapi._protocol import ApiSettings, coerce_timeout, interpret_response, transport_error
+from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiError, AimlApiInsufficientCreditsError
+from airflow_aimlapi.hooks._spend import ledger_params
+from airflow_aimlapi.records import TRANSACTIONS, TransactionPage
+from airflow_aimlapi.runway import RunwayEstimator, charges_of, hours_left
+from airflow_aimlapi.triggers import _common
+from airflow_aimlapi.triggers._common import LogCadence, argument_errors, check, event
+from airflow_aimlapi.triggers._crossing import Crossing
+from airflow_aimlapi.triggers._poller import SharedBalancePoller, longest_backoff, shared_balance_poller
+from airflow_aimlapi.triggers.aimlapi import DEFAULT_CONN_ID, _read_settings
+from airflow_aimlapi.windows import parse_period, utc_now
+
+#: After firing, the watcher re-arms only once the runway is back above ``hours`` by this fraction
+#: (``hours * 1.25``), or nothing is being spent: a noisy rate around the line does not flap.
+REARM_MARGIN = 0.25
+#: The most ledger pages (of 100 entries) read to seed a window at cold start.
+MAX_SEED_PAGES = 100
+#: The wall clock of readings and of the look-back window (injectable for tests).
+clock: Callable[[], datetime] = utc_now
+
+
+def _hours(value: Any, *, owner: str) -> float:
+    number = math.nan
+    if not isinstance(value, bool):
+        try:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise AimlApiArgumentError(f"{owner}: hours must be a finite number of hours > 0, got {value!r}.")
+    return number
+
+
+class AimlApiRunwayEventTrigger(BaseEventTrigger):
+    """Fire once each time the runway (hours the balance lasts at the recent pace) falls below ``hours``.
+
+    Edge-triggered, like :class:`~airflow_aimlapi.triggers.aimlapi.AimlApiBalanceEventTrigger`: one
+    event when ``hours_left < hours`` after a check where it was not, then nothing until the runway
+    has been back at or above ``hours * (1 + REARM_MARGIN)`` (or nothing is spent any more), and
+    falls again. At least once across triggerer restarts (the balance watcher's crossing record).
+    On Airflow 3.3+ the estimator's readings (bounded, downsampled) are kept in the asset state
+    store too, so a restarted watcher goes on without reading the ledger again; before 3.3 it
+    re-seeds from the ledger. Account-wide: the balance and the ledger count every key's spend.
+
+    Never raises for an API answer: transient errors back off as the balance watcher's do; a
+    permanent one is logged and retried at the longest backoff.
+
+    The event payload is JSON-safe and keyless: ``hours``, ``hours_left``, ``current_balance``,
+    ``spend_rate_usd_per_hour``, ``lookback``, ``observed_at`` (ISO-8601 UTC), ``conn_id`` and
+    ``message``.
+
+    :param aimlapi_conn_id: The Airflow connection holding the API key.
+    :param hours: The line, in hours: a finite number > 0 (numeric strings accepted).
+    :param lookback: The look-back window of the spend rate: ``"<n>h"`` or ``"<n>d"``.
+    :param poll_interval: Seconds between balance checks (at least 1).
+    :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
+        ``timeout`` extra.
+    """
+
+    def __init__(
+        self,
+        aimlapi_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        hours: float | str,
+        lookback: str = "6h",
+        poll_interval: float = 300.0,
+        request_timeout: float | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseEventTrigger is untyped
+        owner = type(self).__name__
+        with argument_errors(owner):
+            self.aimlapi_conn_id = _common.conn_id(aimlapi_conn_id, owner=owner)
+            self.hours = _hours(hours, owner=owner)
+            self.lookback_delta: timedelta = parse_period(lookback, owner=owner, param="lookback")
+            self.lookback = lookback.strip()
+            self.poll_interval = _common.poll_interval(self, poll_interval)
+            self.request_timeout = coerce_timeout(request_timeout, owner=owner)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
+        return (
+            f"{__name__}.{type(self).__qualname__}",
+            {
+                "aimlapi_conn_id": self.aimlapi_conn_id,
+                "hours": self.hours,
+                "lookback": self.lookback,
+                "poll_interval": self.poll_interval,
+                "request_timeout": self.request_timeout,
+            },
+        )
+
+    @property
+    def state_key(self) -> str:
+        """The key under which this watcher records its fired crossing."""
+        return f"aimlapi.runway.{self.hours!r}.{self.lookback}.{self.aimlapi_conn_id}"
+
+    @property
+    def readings_key(self) -> str:
+        """The key under which this watcher keeps its estimator in the asset state store."""
+        return self.state_key + ".readings"
+
+    def rearmed(self, left: float | None) -> bool:
+        """Say whether a fired watcher may fire again: the runway is back above the line by the margin.
+
+        :param left: The hours left, ``None`` while nothing is spent.
+        """
+        return left is None or left >= self.hours * (1 + REARM_MARGIN)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Watch the runway for as long as the triggerer runs this watcher, one event per fall."""
+        store = getattr(self, "asset_state_store", None)
+        crossing = Crossing(self.log, store, self.state_key, json.dumps(self.serialize()[1], sort_keys=True))
+        await crossing.load()
+        estimator = await self._restore(crossing)
+        conn = self.aimlapi_conn_id
+        while True:
+            try:
+                settings = await _read_settings(conn, self.request_timeout)
+            except Exception as err:
+                await self._wait_out(_common.read_problem(conn, err))
+                continue
+            problem = ""
+            async with AsyncExitStack() as stack:
+                poller: SharedBalancePoller | None = None
+                try:
+                    poller = await stack.enter_async_context(
+                        shared_balance_poller(settings, self.poll_interval)
+                    )
+                except Exception as err:  # never end run()
+                    problem = _common.unforeseen(conn, err)
+                if poller is not None and estimator is None:
+                    estimator = await self._seed(poller, settings)
+                wait = 0.0
+                cadence = LogCadence(self.poll_interval)
+                while poller is not None and estimator is not None:
+                    try:
+                        balance = (await check(poller, wait)).current_balance
+                    except AimlApiInsufficientCreditsError:
+                        balance = 0.0
+                    except AimlApiError as err:
+                        await crossing.record_if_due()
+                        if not err.retryable:
+                            problem = str(err)
+                            break
+                        wait = max(poller.seconds_until_retry(), self.poll_interval)
+                        self.log.warning(
+                            "%s Retrying (connection '%s'). Next check in %.1f s.", err, conn, wait
+                        )
+                        continue
+                    except Exception as err:  # never end run()
+                        problem = _common.unforeseen(conn, err)
+                        break
+                    wait = self.poll_interval
+                    now = clock()
+                    estimator.observe(now, balance)
+                    rate = estimator.rate(now)
+                    left = hours_left(balance, rate)
+                    record_runway(conn, rate or 0.0, left)
+                    await self._save(crossing, estimator)
+                    holds = left is not None and left < self.hours
+                    if holds and not crossing.fired:
+                        yield event(self._payload(balance, rate, left, now))
+                        crossing.yielded()
+                    elif crossing.fired and self.rearmed(left):
+                        await crossing.clear()
+                    else:
+                        await crossing.record_if_due()
+                    if cadence.due():
+                        self.log.info(
+                            "AIML API runway (connection '%s'): balance %s USD, %s USD/h over %s, %s h "
+                            "left (line %s h). Next check within %.1f s.",
+                            conn,
+                            balance,
+                            rate or 0.0,
+                            self.lookback,
+                            "unbounded" if left is None else f"{left:.4g}",
+                            self.hours,
+                            wait,
+                        )
+            await self._wait_out(problem or "Runway watcher stopped.")
+
+    async def _restore(self, crossing: Crossing) -> RunwayEstimator | None:
+        # The readings kept in the asset state store (3.3+), when the store is usable.
+        if crossing.store is None:
+            return None
+        try:
+            state = await crossing.store.aget(self.readings_key)
+        except Exception as err:
+            self.log.warning("Runway readings not restored from the asset state store (%s).", err)
+            return None
+        estimator = RunwayEstimator.from_state(state, self.lookback_delta)
+        if estimator is not None:
+            self.log.info("Runway window restored from the asset state store: no ledger read.")
+        return estimator
+
+    async def _save(self, crossing: Crossing, estimator: RunwayEstimator) -> None:
+        if crossing.store is None:
+            return
+        try:
+            await crossing.store.aset(self.readings_key, estimator.to_state())
+        except Exception as err:  # keep watching; memory still holds the readings
+            self.log.warning("Could not keep the runway readings in the asset state store: %s", err)
+
+    async def _seed(self, poller: SharedBalancePoller, settings: ApiSettings) -> RunwayEstimator:
+        # A new estimator, its window seeded once from the ledger's charges when they can be read.
+        estimator = RunwayEstimator(self.lookback_delta)
+        now = clock()
+        try:
+            charges = await self._ledger_charges(poller, settings, now - self.lookback_delta, now)
+        except Exception as err:  # 403 for a management key, 5xx, anything: never raised
+            self.log.warning(
+                "Could not read the ledger to seed the runway window (connection '%s'): %s "
+                "Estimating from this watcher's own balance readings once it has two.",
+                self.aimlapi_conn_id,
+                str(err).rstrip(" .") + ".",
+            )
+            return estimator
+        estimator.seed(charges, now)
+        self.log.info(
+            "Runway window seeded from the ledger at cold start (connection '%s'): %d charges, %s USD "
+            "over %s.",
+            self.aimlapi_conn_id,
+            len(charges),
+            estimator.spend(now),
+            self.lookback,
+        )
+        return estimator
+
+    async def _ledger_charges(
+        self, poller: SharedBalancePoller, settings: ApiSettings, start: datetime, end: datetime
+    ) -> list[tuple[datetime, float]]:
+        path = TRANSACTIONS.path
+        filters = ledger_params(start, end, "CHARGE", None)
+        charges: list[tuple[datetime, float]] = []
+        cursor: str | None = None
+        for _ in range(MAX_SEED_PAGES):
+            params = [*filters, ("limit", "100")] + ([("cursor", cursor)] if cursor else [])
+            try:
+                response = await poller.client.get(settings.url(path), params=tuple(params))
+            except Exception as err:
+                raise transport_error(settings, path, err, timed_out=False) from None
+            page: TransactionPage = interpret_response(
+                settings, TRANSACTIONS, response.status_code, response.headers, response.content
+            )
+            charges.extend(charges_of(page.data))
+            if not page.has_more or page.next_cursor in (None, cursor):
+                return charges
+            cursor = page.next_cursor
+        self.log.warning("Runway seed: ledger read stopped after %d pages.", MAX_SEED_PAGES)
+        return charges
+
+    async def _wait_out(self, problem: str) -> None:
+        remaining = longest_backoff(self.poll_interval)
+        while remaining > 0:
+            self.log.error(
+                "%s Reading connection '%s' again and checking in %.1f s.",
+                problem.rstrip(" .") + ".",
+                self.aimlapi_conn_id,
+                remaining,
+            )
+            step = min(self.poll_interval, remaining)
+            await _common.pause(step)
+            remaining -= step
+
+    def _payload(
+        self, balance: float, rate: float | None, left: float | None, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "hours": self.hours,
+            "hours_left": left,
+            "current_balance": balance,
+            "spend_rate_usd_per_hour": rate or 0.0,
+            "lookback": self.lookback,
+            "observed_at": now.astimezone(UTC).isoformat(),
+            "conn_id": self.aimlapi_conn_id,
+            "message": f"AIML API runway {left:.3g} h < {self.hours:g} h at {rate or 0.0:.4g} USD/h over "
+            f"{self.lookback} (balance {balance} USD; connection '{self.aimlapi_conn_id}').",
+        }

@@ -477,11 +477,11 @@ def _outage_fake_class() -> Any:
         down_until = 0.0
         outage_requests = 0
 
-        def _answer(self, path: str) -> tuple[int, dict[str, Any]]:
+        def _answer(self, path: str, *args: Any) -> tuple[int, dict[str, Any]]:
             if time.monotonic() < self.down_until:
                 self.outage_requests += 1
                 return 503, {"message": "Service Unavailable (benchmark outage)", "statusCode": 503}
-            answer: tuple[int, dict[str, Any]] = super()._answer(path)
+            answer: tuple[int, dict[str, Any]] = super()._answer(path, *args)
             return answer
 
     return OutageFake

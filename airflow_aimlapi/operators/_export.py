@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -15,6 +16,7 @@ from airflow_aimlapi.operators._interval import (
     check_window,
     explicit_window,
     is_template,
+    placeholder_zone,
     window_from_run,
 )
 from airflow_aimlapi.operators._writer import (
@@ -33,6 +35,27 @@ if TYPE_CHECKING:
 
     from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 
+#: Jinja markup naming the run's data interval or logical date, which a CronTriggerTimetable run's
+#: reported window (the period before the run) does not match.
+_RUN_DATE_NAME = re.compile(
+    r"\b(data_interval_\w+|logical_date|ds(?:_nodash)?|ts(?:_nodash(?:_with_tz)?)?)\b"
+)
+_JINJA_EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+# Filters (``| ds``) and attributes (``.ds``) are not the context's variables of that name.
+_FILTER_OR_ATTRIBUTE = re.compile(r"[|.]\s*\w+")
+
+
+def run_date_in_template(template: str) -> str | None:
+    """Return the run-date variable (``ds``, ``data_interval_start``...) a Jinja template reads, if any.
+
+    :param template: An unrendered templated value.
+    """
+    for expression in _JINJA_EXPRESSION.findall(template):
+        found = _RUN_DATE_NAME.search(_FILTER_OR_ATTRIBUTE.sub("", expression))
+        if found is not None:
+            return found.group(1)
+    return None
+
 
 class AimlApiExportOperator(BaseOperator):
     """Base of the export operators: stream one window's records to a file, return a summary.
@@ -42,7 +65,8 @@ class AimlApiExportOperator(BaseOperator):
 
     :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string,
         which may hold ``{start:<strftime>}`` and ``{end:<strftime>}``, filled with the reported
-        window's ends (UTC) once the window is known.
+        window's ends once the window is known, in the time zone of the DAG's timetable when it
+        has one (the zone its cron is read in), else UTC. Missing local folders are created.
     :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
     :param period: A window ending when the task runs (``"24h"``, ``"7d"``), where supported.
     :param start: The window's start (templated): an aware ``datetime`` or ISO-8601 text.
@@ -71,6 +95,8 @@ class AimlApiExportOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.destination = destination
+        # The unrendered value, to warn when it names the run's dates but the window is not theirs.
+        self._destination_template = destination
         self.aimlapi_conn_id = aimlapi_conn_id
         self.period = period
         self.start = start
@@ -137,8 +163,13 @@ class AimlApiExportOperator(BaseOperator):
         file_format = check_file_format(self.file_format, owner=self.owner_name)
         window = self.window(context)
         self.check_arguments()
+        self._warn_run_dates(window)
         destination = fill_destination(
-            self.destination, start=window.start, end=window.end, owner=self.owner_name
+            self.destination,
+            start=window.start,
+            end=window.end,
+            owner=self.owner_name,
+            zone=placeholder_zone(context),
         )
         target = resolve_destination(destination, owner=self.owner_name)
         self.log.info("Exporting %s to %s as %s.", window.describe(), shown(target), file_format)
@@ -161,6 +192,26 @@ class AimlApiExportOperator(BaseOperator):
         }
         self.log.info("Wrote %d rows to %s.", out.rows, summary["path"])
         return summary
+
+    def _warn_run_dates(self, window: Window) -> None:
+        # The run's interval was empty (CronTriggerTimetable): a destination templated from its
+        # dates names the run's day, while the rows are the period before it.
+        template = self._destination_template
+        if not window.from_timetable or not isinstance(template, str):
+            return
+        found = run_date_in_template(template)
+        if found is None:
+            return
+        self.log.warning(
+            "destination %r names the file by the run's %s, but this run's data interval is empty "
+            "and the rows exported are the timetable's previous period [%s, %s): the file name "
+            "does not match its rows. Use {start:%%Y-%%m-%%d} (filled with the exported window) "
+            "instead, e.g. 'file:///data/aimlapi/ledger/{start:%%Y-%%m-%%d}.jsonl'.",
+            template,
+            found,
+            window.start.isoformat(),
+            window.end.isoformat(),
+        )
 
     def _counted(self, records: Iterable[Any]) -> Iterator[dict[str, Any]]:
         for record in records:

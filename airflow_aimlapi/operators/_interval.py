@@ -53,11 +53,14 @@ class Window:
     :param start: The first instant included.
     :param end: The first instant not included.
     :param source: How the window was chosen, in words, for the task log.
+    :param from_timetable: Whether the run's data interval was empty or missing and the window is
+        the timetable's last full period instead (so ``data_interval_*``/``ds`` name another day).
     """
 
     start: datetime
     end: datetime
     source: str
+    from_timetable: bool = False
 
     def describe(self) -> str:
         """Say the window and where it came from, for the task log."""
@@ -149,7 +152,29 @@ def window_from_run(context: Mapping[str, Any], *, owner: str) -> Window:
         period[1],
         f"the run's data interval is empty or missing, as with every {kind} run: the timetable's "
         f"last full period up to the run's {placed}",
+        from_timetable=True,
     )
+
+
+def placeholder_zone(context: Mapping[str, Any]) -> tzinfo:
+    """Return the time zone a destination's ``{start:...}``/``{end:...}`` are filled in.
+
+    The rule: the zone of the DAG's timetable when it has one (the zone its cron is read in, e.g.
+    ``CronTriggerTimetable("0 0 * * *", timezone="Europe/Berlin")``), so a file is named by the
+    day its cron calls it; else (``schedule=None``, a delta or asset timetable) UTC. The window
+    itself, and the XCom's ``start``/``end``, stay UTC.
+
+    :param context: The task's Airflow context.
+    """
+    timetable = getattr(context.get("dag"), "timetable", None)
+    if timetable is None:
+        return UTC
+    crons = _attr(timetable, "timetables")
+    if isinstance(crons, (list, tuple)) and crons:
+        timetable = crons[0]
+    if not isinstance(_attr(timetable, "expression"), str):
+        return UTC
+    return _timezone(timetable)
 
 
 def previous_period(timetable: Any, at: datetime) -> tuple[datetime, datetime] | None:

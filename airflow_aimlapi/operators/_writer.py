@@ -32,6 +32,7 @@ import string
 import typing
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import UTC, tzinfo
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_aimlapi.exceptions import REDACTED, AimlApiConfigError, scrub
@@ -120,7 +121,7 @@ def _placeholders(value: str, *, owner: str) -> None:
             bad = "{" + name + (f"!{conv}" if conv else "") + "}"
             raise AimlApiConfigError(
                 f"{owner}: destination {scrub(value)!r} has the unknown placeholder {bad!r}; only "
-                "{start:<strftime>} and {end:<strftime>} (the reported window's ends, UTC) are "
+                "{start:<strftime>} and {end:<strftime>} (the reported window's ends) are "
                 "filled in, e.g. {start:%Y-%m-%d}."
             )
 
@@ -138,7 +139,7 @@ def check_destination_placeholders(value: Any, *, owner: str) -> None:
         _placeholders(_JINJA.sub("", value), owner=owner)
 
 
-def fill_destination(value: Any, *, start: Any, end: Any, owner: str) -> Any:
+def fill_destination(value: Any, *, start: Any, end: Any, owner: str, zone: tzinfo = UTC) -> Any:
     """Fill ``{start:<strftime>}`` and ``{end:<strftime>}`` in a rendered ``destination`` string.
 
     The window a task reports is known only at run time (for a ``CronTriggerTimetable`` run it is
@@ -146,15 +147,17 @@ def fill_destination(value: Any, *, start: Any, end: Any, owner: str) -> Any:
     the file by the rows it holds. An ``ObjectStoragePath`` is returned as it is.
 
     :param value: The rendered ``destination``.
-    :param start: The reported window's start (aware UTC ``datetime``).
+    :param start: The reported window's start (aware ``datetime``).
     :param end: The reported window's end, not included.
     :param owner: Who holds the parameter, named in an error.
+    :param zone: The time zone the ends are written in (the export operators pass
+        :func:`airflow_aimlapi.operators._interval.placeholder_zone`'s); UTC by default.
     """
     if not isinstance(value, str):
         return value
     _placeholders(value, owner=owner)
     try:
-        return value.format(start=start, end=end)
+        return value.format(start=start.astimezone(zone), end=end.astimezone(zone))
     except ValueError as err:
         raise AimlApiConfigError(
             f"{owner}: destination {scrub(value)!r} cannot be filled in: {scrub(err)}"
@@ -259,7 +262,7 @@ class ExportFile:
         except Exception as err:
             self._discard()
             raise AimlApiConfigError(
-                f"{self.owner}: destination {shown(self.target)!r} cannot be written: {scrub(err)}"
+                f"{self.owner}: destination {shown(self.target)!r} cannot be written: {self._reason(err)}"
             ) from None
         if self.file_format == "csv":
             self._csv = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
@@ -307,9 +310,23 @@ class ExportFile:
         except Exception as err:
             self._discard()
             raise AimlApiConfigError(
-                f"{self.owner}: could not move the export into place at {shown(self.target)!r}: {scrub(err)}"
+                f"{self.owner}: could not move the export into place at {shown(self.target)!r}: "
+                f"{self._reason(err)}"
             ) from None
         report_output(self.target)
+
+    def _reason(self, err: BaseException) -> str:
+        # Why a write failed, in the system's words ("Not a directory", "Permission denied"),
+        # never naming the temporary file: the user knows only the destination.
+        if isinstance(err, FileExistsError) and not err.strerror and err.args:
+            # fsspec's mkdir, when a file stands where a folder must be created.
+            return f"Not a directory ({scrub(err.args[0])} is a file)"
+        if isinstance(err, OSError) and err.strerror:
+            where = err.filename if isinstance(err.filename, str) else None
+            if where is None or where in (self._temp.path, str(self._temp)):
+                return err.strerror
+            return f"{err.strerror} ({scrub(where)})"
+        return scrub(str(err).replace(self._temp.path, "the temporary file"))
 
     def _discard(self) -> None:
         if self._file is not None:

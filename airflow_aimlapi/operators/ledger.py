@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks._query import check_direction, check_entry_type
 from airflow_aimlapi.hooks._spend import to_decimal
 from airflow_aimlapi.operators._export import AimlApiExportOperator
@@ -46,13 +47,16 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
     :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string such
         as ``"file:///data/aimlapi/ledger/{start:%Y-%m-%d}.jsonl"`` or
         ``"s3://bucket/ledger/{start:%Y-%m-%d}.jsonl"``. ``{start:<strftime>}`` and
-        ``{end:<strftime>}`` are filled with the reported window's ends (UTC) at run time, so the
-        file is named by the rows it holds with either timetable kind (``{{ data_interval_start |
-        ds }}`` names the run's own day on a ``CronTriggerTimetable``, which reports the day
-        before). Any other ``{...}`` is refused.
+        ``{end:<strftime>}`` are filled with the reported window's ends at run time, in the time
+        zone of the DAG's timetable when it has one (the zone its cron is read in), else UTC; so
+        the file is named by the rows it holds with either timetable kind (``{{ data_interval_start
+        | ds }}`` names the run's own day on a ``CronTriggerTimetable``, which reports the day
+        before: the task logs a warning then). Any other ``{...}`` is refused. Missing local
+        folders are created.
     :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
     :param start: The window's start (templated): an aware ``datetime`` or ISO-8601 text (naive
-        means UTC). Pass ``start`` and ``end`` together, or neither.
+        means UTC). Pass ``start`` and ``end`` together, or neither. There is no ``period`` (the
+        ledger endpoint has none): passing one is refused.
     :param end: The window's end, not included (templated).
     :param direction: Only ``"TOPUP"`` or only ``"CHARGE"`` entries (templated); all by default.
     :param entry_type: Only entries of this type (templated): ``"PAYMENT"``, ``"BONUS"``,
@@ -85,6 +89,17 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
         file_format: str = "jsonl",
         **kwargs: Any,
     ) -> None:
+        if "period" in kwargs:
+            # The base class takes a period for the logs export; the ledger's API has no period
+            # and its documented signature none, so a silent "it works" would be an undocumented,
+            # untemplated parameter.
+            raise AimlApiConfigError(
+                f"{type(self).__name__} {kwargs.get('task_id')!r}: period is not a parameter of the "
+                "ledger export (the ledger endpoint reads start and end only): pass start and end, "
+                'e.g. start="{{ (dag_run.run_after - macros.timedelta(days=7)).isoformat() }}", '
+                'end="{{ dag_run.run_after.isoformat() }}", or leave both out to export the run\'s '
+                "interval."
+            )
         super().__init__(
             destination=destination,
             aimlapi_conn_id=aimlapi_conn_id,

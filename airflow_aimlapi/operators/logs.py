@@ -41,8 +41,11 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
 
     :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string,
         e.g. ``"s3://bucket/logs/{start:%Y-%m-%d}.jsonl"``: ``{start:<strftime>}`` and
-        ``{end:<strftime>}`` are filled with the reported window's ends (UTC) at run time; any
-        other ``{...}`` is refused.
+        ``{end:<strftime>}`` are filled with the reported window's ends at run time, in the time
+        zone of the DAG's timetable when it has one (the zone its cron is read in), else UTC; any
+        other ``{...}`` is refused. A destination templated from ``data_interval_*``, ``ds``,
+        ``ts`` or ``logical_date`` on a run whose window fell back to the timetable's period logs
+        a warning. Missing local folders are created.
     :param aimlapi_conn_id: The Airflow connection holding the API key (templated).
     :param period: A window ending when the task runs: ``"24h"``, ``"7d"`` (templated). Not with
         ``start``/``end``.

@@ -161,6 +161,34 @@ def test_a_destination_that_cannot_be_written_fails_on_opening(tmp_path: Path) -
     assert "cannot be written" in str(err.value)
 
 
+@pytest.mark.parametrize("under", ["not-a-folder/ledger.jsonl", "not-a-folder/sub/ledger.jsonl"])
+def test_a_destination_under_a_file_says_not_a_directory(tmp_path: Path, under: str) -> None:
+    (tmp_path / "not-a-folder").write_text("a file")
+    with pytest.raises(AimlApiConfigError) as err:
+        ExportFile(target(tmp_path, under), file_format="jsonl", columns=(), owner=OWNER).__enter__()
+    message = str(err.value)
+    assert message.startswith(f"{OWNER}: destination 'file://{tmp_path}/{under}' cannot be written: ")
+    assert "Not a directory" in message
+    assert ".tmp" not in message
+
+
+def test_a_permission_error_names_the_destination_and_the_reason_not_the_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root (CI containers) a read-only folder can still be written, so the OS's own error is
+    # raised by the file system's open, as it is for a read-only folder (e.g. /sys).
+    path = target(tmp_path)
+
+    def refuse(name: str, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", name)
+
+    monkeypatch.setattr(type(path.fs), "open", lambda self, name, *a, **k: refuse(name))
+    with pytest.raises(AimlApiConfigError) as err:
+        ExportFile(path, file_format="jsonl", columns=(), owner=OWNER).__enter__()
+    destination = f"file://{tmp_path}/ledger/2026-07-01.jsonl"
+    assert str(err.value) == f"{OWNER}: destination {destination!r} cannot be written: Permission denied"
+
+
 def test_a_folder_is_not_a_destination(tmp_path: Path) -> None:
     (tmp_path / "ledger.jsonl").mkdir()
     with pytest.raises(AimlApiConfigError, match=r"destination .* cannot be written: it is a folder"):

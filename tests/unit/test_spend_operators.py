@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.sdk import DAG
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from airflow_aimlapi._paths import LOGS_PATH, TRANSACTIONS_PATH, USAGE_DETAIL_PATH, USAGE_PATH
 from airflow_aimlapi.exceptions import AimlApiConfigError, AimlApiRequestError, AimlApiServerError
@@ -263,6 +264,96 @@ def test_the_destination_is_named_by_the_reported_window_with_either_timetable(
     assert [p.name for p in tmp_path.iterdir()] == ["2026-07-01_02.jsonl"]
     assert summary["path"] == f"file://{tmp_path}/2026-07-01_02.jsonl"
     assert summary["rows"] > 0
+
+
+BERLIN_MIDNIGHT = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # 1 December 00:00 in Berlin
+
+
+@pytest.mark.parametrize("cls", [AimlApiLedgerExportOperator, AimlApiRequestLogExportOperator])
+def test_placeholders_are_filled_in_the_timetables_time_zone(
+    aimlapi_fake: FakeAimlApi, tmp_path: Path, cls: type[Any]
+) -> None:
+    # The run of Berlin's 1 December reports Berlin's 30 November: [11-29 23:00Z, 11-30 23:00Z).
+    dag = DAG(
+        "berlin",
+        schedule=CronTriggerTimetable("0 0 * * *", timezone="Europe/Berlin"),
+        start_date=datetime(2026, 1, 1),
+    )
+    ctx = {"dag": dag, "data_interval_start": BERLIN_MIDNIGHT, "data_interval_end": BERLIN_MIDNIGHT,
+           "logical_date": BERLIN_MIDNIGHT}  # fmt: skip
+    op = cls(task_id="export", destination=f"file://{tmp_path}/{{start:%Y-%m-%d}}_{{end:%d}}.jsonl")
+    summary = op.execute(ctx)
+    assert [p.name for p in tmp_path.iterdir()] == ["2026-11-30_01.jsonl"]
+    assert (summary["start"], summary["end"]) == ("2026-11-29T23:00:00+00:00", "2026-11-30T23:00:00+00:00")
+
+
+@pytest.mark.parametrize("schedule", [None, timedelta(days=1)], ids=["no timetable", "delta"])
+def test_placeholders_are_filled_in_utc_without_a_timetable_zone(
+    aimlapi_fake: FakeAimlApi, tmp_path: Path, schedule: Any
+) -> None:
+    op = AimlApiLedgerExportOperator(
+        task_id="ledger",
+        destination=f"file://{tmp_path}/{{start:%Y-%m-%dT%H}}.jsonl",
+        start="2026-11-29T23:00:00+00:00",
+        end="2026-11-30T23:00:00+00:00",
+    )
+    op.execute(context(schedule))  # type: ignore[arg-type]
+    assert [p.name for p in tmp_path.iterdir()] == ["2026-11-29T23.jsonl"]
+
+
+def run_date_warnings(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    # The task logger is structlog's, printed to stdout (not seen by caplog).
+    out = capsys.readouterr().out
+    return [line for line in out.splitlines() if "warning" in line and "names the file by the run's" in line]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ data_interval_start | ds }}",
+        "{{ ds }}",
+        "{{ logical_date.strftime('%Y') }}",
+        "{{ ts_nodash }}",
+        "{{ data_interval_end }}",
+    ],
+)
+def test_a_destination_named_by_the_run_dates_warns_when_the_window_is_the_period_before(
+    aimlapi_fake: FakeAimlApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str
+) -> None:
+    op = AimlApiLedgerExportOperator(task_id="ledger", destination=f"file://{tmp_path}/{template}.jsonl")
+    op.destination = f"file://{tmp_path}/2026-07-02.jsonl"  # as Jinja renders it
+    op.execute(context(empty=True))  # type: ignore[arg-type]
+    warnings = run_date_warnings(capsys)
+    assert len(warnings) == 1, warnings
+    assert template in warnings[0]
+    assert "{start:%Y-%m-%d}" in warnings[0]
+    assert "2026-07-01T00:00:00+00:00" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("template", "empty"),
+    [
+        ("{{ data_interval_start | ds }}", False),  # the interval is the window: the name is right
+        ("{start:%Y-%m-%d}", True),
+        ("{{ params.name }}", True),
+        ("{{ dag_run.run_after | ds }}", True),  # run_after is no data-interval date
+    ],
+)
+def test_no_warning_when_the_destination_matches_its_rows(
+    aimlapi_fake: FakeAimlApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str, empty: bool
+) -> None:
+    op = AimlApiLedgerExportOperator(task_id="ledger", destination=f"file://{tmp_path}/{template}.jsonl")
+    op.destination = f"file://{tmp_path}/x.jsonl"
+    op.execute(context(empty=empty))  # type: ignore[arg-type]
+    assert run_date_warnings(capsys) == []
+
+
+@pytest.mark.parametrize("period", ["7d", "{{ params.period }}", None])
+def test_the_ledger_export_refuses_a_period_naming_it(period: Any) -> None:
+    with pytest.raises(AimlApiConfigError) as err:
+        AimlApiLedgerExportOperator(task_id="t", **LEDGER, period=period)
+    assert str(err.value).startswith("AimlApiLedgerExportOperator 't': period is not a parameter")
+    assert "pass start and end" in str(err.value)
 
 
 @pytest.mark.parametrize("placeholder", ["{ds}", "{start!r}", "{}", "{start.year}", "{start"])

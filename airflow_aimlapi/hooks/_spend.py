@@ -7,6 +7,7 @@ hook's retries (and, for ``/v2/logs``, its pacer) inside. Pages are read lazily:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -61,11 +62,14 @@ def iter_transactions(
 ) -> Iterator[Transaction]:
     """Yield the ledger's entries page by page, passing each ``next_cursor`` back verbatim.
 
+    A ``next_cursor`` already used in this walk (``A -> B -> A``) is an error, not an endless loop.
+
     :param get: Reads one page (retries included).
     :param filters: The query parameters of every page.
     :param page_size: Entries per page (``limit``).
     """
     cursor: str | None = None
+    used: set[str | None] = {None}  # the first page is read without a cursor
     while True:
         params = [*filters, ("limit", str(page_size))]
         if cursor is not None:
@@ -74,19 +78,21 @@ def iter_transactions(
         yield from page.data
         if not page.has_more:
             return
-        if page.next_cursor == cursor:
+        if page.next_cursor in used:
             raise AimlApiInvalidResponseError(
-                f"AIML API {TRANSACTIONS.path} returned the cursor it was given as the next one: "
-                "paging would never end.",
+                f"AIML API {TRANSACTIONS.path} returned a next cursor it had already returned in "
+                f"this listing ({len(used) - 1} pages in): paging would never end.",
                 endpoint=TRANSACTIONS.path,
             )
         cursor = page.next_cursor
+        used.add(cursor)
 
 
 def row_identity(row: RequestLog) -> Hashable:
     """Return what makes a log row the same row when read twice: its inference id, else request id.
 
-    A row with neither is identified by all its fields.
+    A row with neither is identified by all its fields; two such rows can be equal (two identical
+    failed requests in one millisecond), so the paging counts identities rather than collapsing them.
 
     :param row: The row.
     """
@@ -108,11 +114,14 @@ def iter_request_logs(
     Offset pages move when rows are inserted into the part already read (the API records some
     requests late): the rows after them shift down, and the next pages start with rows already
     yielded. So a row is yielded only if it is not newer than the last one yielded (``created``
-    never goes up), and, at that same ``created``, only if no row of the same
-    :func:`row_identity` was yielded at it. This needs no memory of the rows before, holds however
-    many rows arrive, and also drops a row repeated on the boundary two windows share. A row
-    recorded late into the part already read is not exported (it sorts before the last row
-    yielded); the number of rows left out this way is logged.
+    never goes up), and, at that same ``created``, a row whose :func:`row_identity` was already
+    yielded at it is taken for a repeat only as many times as it was yielded (a multiset: equal
+    rows are counted, not collapsed) and only as many rows as can have shifted in: the growth of
+    ``total`` since the window's first page, less the repeats already skipped, or any number on
+    the first page of a later window (a boundary row both windows share). This needs no memory of the rows
+    before and holds however many rows arrive. A row recorded late into the part already read is
+    not exported (it sorts before the last row yielded); the number of rows left out this way is
+    logged.
 
     :param get: Reads one page (retries and pacing included).
     :param windows: The windows, newest first.
@@ -120,27 +129,49 @@ def iter_request_logs(
     :param page_size: Rows per page (``limit``).
     """
     frontier: datetime | None = None  # the ``created`` of the last row yielded
-    at_frontier: set[Hashable] = set()  # the identities yielded at exactly that time
+    at_frontier: Counter[Hashable] = Counter()  # the identities yielded at exactly that time
     previous_page: set[Hashable] = set()
     late = 0
     for window in windows:
         offset = 0
+        total: int | None = None  # the ``total`` of this window's page before
+        shifted = 0
         while True:
             params = [*window.params(), *filters, ("limit", str(page_size)), ("offset", str(offset))]
             page = get(LOGS, params)
             rows = page.data
+            # How many rows can still repeat rows already yielded: as many as were recorded since
+            # the window's first page (each shifts the rows after it down by one) and not yet
+            # skipped as repeats; any number on a window's first page.
+            first = total is None
+            if first:
+                shifted = len(rows)
+            else:
+                shifted += max(0, page.total - total)
+            total = page.total
+            repeated: Counter[Hashable] = Counter()
+            yielded_before, before = frontier, Counter(at_frontier)
             for row in rows:
                 identity = row_identity(row)
-                if frontier is not None and (
-                    row.created > frontier or (row.created == frontier and identity in at_frontier)
-                ):
+                if frontier is not None and row.created > frontier:
                     late += identity not in previous_page and identity not in at_frontier
                     continue
+                if (
+                    row.created == yielded_before
+                    and row.created == frontier
+                    and shifted > 0
+                    and repeated[identity] < before[identity]
+                ):
+                    repeated[identity] += 1
+                    shifted -= 1
+                    continue
                 if row.created != frontier:
-                    frontier, at_frontier = row.created, set()
-                at_frontier.add(identity)
+                    frontier, at_frontier = row.created, Counter()
+                at_frontier[identity] += 1
                 yield row
             previous_page = {row_identity(row) for row in rows}
+            if first:
+                shifted = 0  # the boundary allowance was for that page only
             if not page.has_more:
                 break
             if not rows:

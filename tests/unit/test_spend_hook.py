@@ -349,6 +349,22 @@ def test_a_ledger_that_repeats_its_cursor_is_an_error_not_an_endless_loop(
     assert api.call_count == 2
 
 
+def test_a_ledger_cursor_loop_longer_than_one_page_is_an_error(hook: AimlApiHook, api: rm.Mocker) -> None:
+    # A -> B -> A: a loop (the old check, "next == this one", missed it); a fourth page ends it
+    # there, so a hook that follows the loop finishes (with repeated rows) instead of hanging.
+    cursors = iter(["A", "B", "A"])
+
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        cursor = next(cursors, None)
+        more = cursor is not None
+        return {"data": [ledger_entry(0)], "pagination": {"next_cursor": cursor, "has_more": more}}
+
+    api.get(LEDGER_URL, json=answer)
+    with pytest.raises(AimlApiInvalidResponseError, match="cursor it had already returned"):
+        list(hook.iter_transactions())
+    assert api.call_count == 3
+
+
 # --- logs -------------------------------------------------------------------------------------
 
 
@@ -634,6 +650,45 @@ def _row_fields(i: int, created: datetime | None = None) -> dict[str, Any]:
         "inference_id": f"inf-{i}",
         "client_request_id": None,
     }
+
+
+def anonymous_row(created: datetime) -> dict[str, Any]:
+    """A failed request's row as the API may send it: no inference id, no request id."""
+    return {**log_row(0, created=created), "status": "failed", "request_id": None, "inference_id": None}
+
+
+def test_identical_rows_without_ids_in_one_millisecond_are_all_exported(
+    hook: AimlApiHook, api: rm.Mocker
+) -> None:
+    same = datetime(2026, 11, 30, 0, 0, 1, tzinfo=UTC)
+    logs = Logs(0)
+    logs.rows = [anonymous_row(same), anonymous_row(same), anonymous_row(same), log_row(5)]
+    api.get(LOGS_URL, json=logs)
+    rows = list(hook.iter_request_logs(period="24h", page_size=2))
+    assert [(r.created, r.inference_id) for r in rows] == [(same, None)] * 3 + [(log_row_time(5), "inf-5")]
+
+
+def test_identical_rows_without_ids_are_counted_not_collapsed_when_pages_shift(
+    hook: AimlApiHook, api: rm.Mocker
+) -> None:
+    same = datetime(2026, 11, 30, 0, 0, 1, tzinfo=UTC)
+    logs = Logs(0)
+    logs.rows = [anonymous_row(same), anonymous_row(same), anonymous_row(same), log_row(5)]
+
+    def insert_newer_row(server: Logs) -> None:
+        # After the first page a newer row is recorded at the top: page 2 starts with a repeat.
+        if len(api.request_history) == 1:
+            server.rows.insert(0, log_row(9, created=datetime(2026, 11, 30, 0, 0, 9, tzinfo=UTC)))
+            server.after_request = None
+
+    logs.after_request = insert_newer_row
+    api.get(LOGS_URL, json=logs)
+    rows = list(hook.iter_request_logs(period="24h", page_size=2))
+    assert [(r.created, r.inference_id) for r in rows] == [(same, None)] * 3 + [(log_row_time(5), "inf-5")]
+
+
+def log_row_time(i: int) -> datetime:
+    return datetime.fromisoformat(log_row(i)["created"])
 
 
 def test_rows_recorded_late_that_sort_before_the_export_are_left_out_and_counted(

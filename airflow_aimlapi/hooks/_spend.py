@@ -144,7 +144,7 @@ def iter_request_logs(
             # the window's first page (each shifts the rows after it down by one) and not yet
             # skipped as repeats; any number on a window's first page.
             first = total is None
-            if first:
+            if total is None:
                 shifted = len(rows)
             else:
                 shifted += max(0, page.total - total)

@@ -452,8 +452,13 @@ async def amask_key(settings: ApiSettings) -> None:
     """
     try:
         from airflow.sdk.log import amask_secret
-    except ImportError:  # older Airflow has only the sync form
-        mask_key(settings)
+    except ImportError:
+        # Older Airflow has only the sync form, which talks to the supervisor synchronously: on the
+        # event loop's own thread it can hit DeadlockImminentError (suppressed before 3.3.2) and
+        # the mask never arrives. A worker thread may block.
+        import asyncio
+
+        await asyncio.to_thread(mask_key, settings)
         return
     await amask_secret(settings.api_key)
 

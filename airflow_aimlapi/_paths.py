@@ -34,6 +34,7 @@ LOGS_RATE_LIMIT = 200
 LOGS_RATE_WINDOW = 60.0
 
 #: The ledger's documented ``direction`` and ``type`` values, and the logs' ``status`` values.
-DIRECTIONS = ("TOPUP", "CHARGE")
+#: (Not the balance triggers' ``direction``, "below"/"above": hence the ``LEDGER_`` prefix.)
+LEDGER_DIRECTIONS = ("TOPUP", "CHARGE")
 ENTRY_TYPES = ("PAYMENT", "BONUS", "REFUND", "ADJUSTMENT", "MODEL_USAGE", "CREDITS_EXPIRED", "INIT")
 LOG_STATUSES = ("succeeded", "failed")

@@ -32,7 +32,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 from airflow_aimlapi._paths import BALANCE_PATH as BALANCE_PATH
 from airflow_aimlapi._paths import BILLING_DETAIL_PATH as BILLING_DETAIL_PATH
 from airflow_aimlapi._paths import CREDITS_PER_USD as CREDITS_PER_USD
-from airflow_aimlapi._paths import DIRECTIONS
+from airflow_aimlapi._paths import LEDGER_DIRECTIONS
 from airflow_aimlapi._paths import LEGACY_BALANCE_PATH as LEGACY_BALANCE_PATH
 from airflow_aimlapi._paths import LOGS_PATH as LOGS_PATH
 from airflow_aimlapi._paths import TRANSACTIONS_PATH as TRANSACTIONS_PATH
@@ -607,7 +607,7 @@ def _data_items(f: _Fields) -> Iterator[_Fields]:
 def _transaction(f: _Fields) -> Transaction:
     return Transaction(
         created_at=f.timestamp("created_at"),
-        direction=f.choice("direction", DIRECTIONS),
+        direction=f.choice("direction", LEDGER_DIRECTIONS),
         type=f.string("type"),
         amount=_amount(f, "amount"),
         model=f.optional_string("model"),

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from airflow_aimlapi._paths import (
-    DIRECTIONS,
     ENTRY_TYPES,
     KEY_PREFIX_LENGTH,
+    LEDGER_DIRECTIONS,
     LOG_STATUSES,
     MAX_LOG_MODELS,
     MAX_PAGE_SIZE,
@@ -45,7 +45,7 @@ def check_direction(value: Any, *, owner: str) -> str | None:
     :param value: The value, or ``None``.
     :param owner: Who holds the parameter, named in the error.
     """
-    return check_choice(value, DIRECTIONS, owner=owner, param="direction")
+    return check_choice(value, LEDGER_DIRECTIONS, owner=owner, param="direction")
 
 
 def check_entry_type(value: Any, *, owner: str) -> str | None:

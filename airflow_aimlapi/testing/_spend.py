@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from airflow_aimlapi._paths import (
-    DIRECTIONS,
     ENTRY_TYPES,
+    LEDGER_DIRECTIONS,
     LOG_STATUSES,
     MAX_LOG_MODELS,
     MAX_PAGE_SIZE,
@@ -219,8 +219,8 @@ def ledger_page(account: Account, caller: ApiKey, query: Query, cursors: Cursors
     if from_ms is not None and to_ms_ is not None and to_ms_ <= from_ms:
         raise ApiError(400, "to must be later than from")
     direction, entry_type = _one(query, "direction"), _one(query, "type")
-    if direction is not None and direction not in DIRECTIONS:
-        raise ApiError(400, f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    if direction is not None and direction not in LEDGER_DIRECTIONS:
+        raise ApiError(400, f"direction must be one of {', '.join(LEDGER_DIRECTIONS)}, not {direction!r}")
     if entry_type is not None and entry_type not in ENTRY_TYPES:
         raise ApiError(400, f"type must be one of {', '.join(ENTRY_TYPES)}, not {entry_type!r}")
     digest = ledger_digest(query)

@@ -20,7 +20,9 @@ USAGE_PATH = "/v2/usage"
 USAGE_DETAIL_PATH = "/v2/usage/detail"
 LOGS_PATH = "/v2/logs"
 
-#: The longest window /v2/usage, /v2/usage/detail and /v2/logs accept, in days.
+#: The longest window /v2/usage, /v2/usage/detail and /v2/logs accept, in days. Windows are read as
+#: ``[start, end)`` everywhere: documented for the ledger's ``from``/``to``, assumed for the others'
+#: ``start``/``end`` (see :mod:`airflow_aimlapi.windows` for why, and what an inclusive end would do).
 MAX_WINDOW_DAYS = 92
 #: Page sizes (``limit``) the ledger and the logs accept.
 MIN_PAGE_SIZE = 1

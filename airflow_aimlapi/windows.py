@@ -13,6 +13,15 @@ argument fails with an :class:`~airflow_aimlapi.exceptions.AimlApiConfigError` n
 * A window is read as ``[start, end)``, like the ledger's ``from``/``to``: that is how the provider
   cuts a window longer than 92 days into API-sized pieces that share their boundaries.
 
+  A decision, not a documented fact: the API documents "before ``to``" for the ledger only; for
+  ``/v2/usage`` and ``/v2/logs`` it says nothing about ``end``. The provider keeps ``[start,
+  end)`` everywhere (one rule, and what the ledger does) and sends the ends unchanged. Should the
+  API read ``end`` inclusively, only a request at exactly a boundary millisecond is affected:
+  the logs paging drops a row both windows send (the boundary row is yielded once), while a
+  usage report added up from split windows, or two consecutive daily reports, would count it in
+  both. Moving ``end`` back a millisecond would change the wire format on a guess, so it is not
+  done; the fake API reads ``end`` as exclusive (``testing._spend.resolve_window``).
+
 Nothing here does I/O; the clock is passed in.
 """
 

@@ -84,6 +84,9 @@ def _instant(name: str, text: str, *, need_offset: bool) -> int:
 def resolve_window(query: Query, now_ms: int) -> tuple[int, int]:
     """Return the ``[start, end)`` window of a usage or logs query, in epoch milliseconds.
 
+    The API documents the exclusive end for the ledger's ``to`` only; the fake (like the provider,
+    see :mod:`airflow_aimlapi.windows`) reads usage and logs windows the same way.
+
     :param query: The parsed query string.
     :param now_ms: The current time; a ``period`` ends now.
     """

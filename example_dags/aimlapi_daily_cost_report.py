@@ -58,12 +58,22 @@ with DAG(
     def report(usage: dict[str, Any], ledger: dict[str, Any], logs: dict[str, Any]) -> dict[str, Any]:
         charged = Decimal(ledger["usd_by_direction"].get("CHARGE", "0"))
         topped_up = Decimal(ledger["usd_by_direction"].get("TOPUP", "0"))
+        # The charges split by what they were for: model usage (what /v2/usage counts, per key)
+        # is not all the account is charged; expired credits are charged too, and any charge of
+        # another type (a charging adjustment) is the rest.
+        by_type = ledger["usd_by_type"]
+        charges = {
+            "model usage": Decimal(by_type.get("MODEL_USAGE", "0")),
+            "credits expired": Decimal(by_type.get("CREDITS_EXPIRED", "0")),
+        }
+        charges["other charges"] = charged - sum(charges.values())
+        parts = ", ".join(f"{what} {usd}" for what, usd in charges.items() if usd or what == "model usage")
         lines = [
             f"AIML API spend {usage['start']} .. {usage['end']}",
-            f"  ledger (the whole account): {ledger['rows']} entries, charged {charged} USD, "
+            f"  ledger (the whole account): {ledger['rows']} entries, charged {charged} USD: {parts}; "
             f"topped up {topped_up} USD -> {ledger['path']}",
             f"  request logs: {logs['rows']} requests -> {logs['path']}",
-            f"  this key: {usage['spend']:.6f} USD over {usage['requests']} charged requests",
+            f"  this key's model usage: {usage['spend']:.6f} USD over {usage['requests']} charged requests",
         ]
         lines += [
             f"    {m['model']:<40} {m['spend']:>12.6f} USD  {m['requests']:>6} requests"
@@ -77,6 +87,7 @@ with DAG(
             "requests": usage["requests"],
             "models": {m["model"]: m["spend"] for m in usage["models"]},
             "charged_usd": str(charged),
+            "charged_by_kind_usd": {what: str(usd) for what, usd in charges.items()},
             "topped_up_usd": str(topped_up),
             "ledger_file": ledger["path"],
             "ledger_rows": ledger["rows"],

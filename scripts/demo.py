@@ -22,12 +22,13 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from demo_costs import cost_by_dag_demo  # scripts/demo_costs.py: spend per DAG and task (#15)
 
@@ -36,6 +37,8 @@ from airflow_aimlapi.testing.sandbox import AirflowSandbox
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Where the cost report's files go: in the repository, ignored by git (.gitignore), kept after.
+DEMO_EXPORTS = ROOT / ".demo" / "exports"
 GATE, DEFERRABLE = "aimlapi_balance_gate", "aimlapi_balance_gate_deferrable"
 SHOW = ("AIML API", "[DAG TEST]", "deferr", "Trigger", "Task failed", "Error", "Exception")
 # Airflow's own bookkeeping that happens to match SHOW (it names every DAG it parses).
@@ -157,7 +160,10 @@ REPORT = "aimlapi_daily_cost_report"
 
 def cost_report_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None) -> None:
     """Run the daily cost report for the last two whole days and print each day's report."""
-    exports = sandbox.home / "exports"
+    # Inside the repository (ignored by git), so the files and the query printed below outlive the
+    # throwaway Airflow; emptied first, so it holds this demo's days only.
+    exports = DEMO_EXPORTS
+    shutil.rmtree(exports, ignore_errors=True)
     env = {"AIRFLOW_VAR_AIMLAPI_EXPORT_ROOT": f"file://{exports}"}
     today = datetime.now(UTC).date()
     if fake is not None:
@@ -172,20 +178,27 @@ def cost_report_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None) -> None:
         result = sandbox.run("dags", "test", REPORT, logical_date.isoformat(), env=env, check=False)
         state = sandbox.run_state(REPORT)
         report = sandbox.xcom(REPORT, "report")
-        say(f"{REPORT} {logical_date} ({time.monotonic() - started:.0f} s): run {state}")
+        reported = report["start"][:10] if report is not None else "?"
+        say(
+            f"{REPORT}: run of {logical_date} reports {reported} (UTC) "
+            f"({time.monotonic() - started:.0f} s): run {state}"
+        )
         if state != "success" or report is None:
             print(
                 "\n".join(line for line in result.stdout.splitlines() if any(w in line for w in SHOW))[-3000:]
             )
             raise SystemExit(f"{REPORT} did not succeed")
-        print(f"   day {report['start'][:10]}: [{report['start']}, {report['end']})")
+        print(f"   window: [{report['start']}, {report['end']})")
+        kinds = report["charged_by_kind_usd"]
+        split = ", ".join(f"{k} {usd}" for k, usd in kinds.items() if k == "model usage" or Decimal(usd))
         print(
             f"   ledger (the whole account): {report['ledger_rows']} entries, charged "
-            f"{report['charged_usd']} USD, topped up {report['topped_up_usd']} USD"
+            f"{report['charged_usd']} USD: {split}; topped up {report['topped_up_usd']} USD"
         )
         print(f"   request logs: {report['log_rows']} requests (failed ones included)")
         print(
-            f"   this key's spend: {report['spend_usd']:.6f} USD over {report['requests']} charged requests"
+            f"   this key's model usage: {report['spend_usd']:.6f} USD "
+            f"over {report['requests']} charged requests"
         )
         for model, spend in list(report["models"].items())[:8]:
             print(f"     {model:<36} {spend:>10.6f} USD")
@@ -194,13 +207,13 @@ def cost_report_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None) -> None:
     say("Files written (named by the interval; a rerun replaces a day's file):")
     for path in sorted(p for p in exports.rglob("*") if p.is_file()):
         rows = sum(1 for _ in path.open())
-        print(f"   {path.relative_to(sandbox.home)}: {rows} rows")
+        print(f"   {path.relative_to(ROOT)}: {rows} rows")
     first = next(iter(sorted((exports / "ledger").glob("*.jsonl"))), None)
     if first is not None and first.stat().st_size:
         print(f"   first line of {first.name}: {first.open().readline().strip()}")
     print(
-        "   (deleted with the throwaway Airflow when the demo ends) Load such files into a warehouse, "
-        f"e.g. DuckDB: SELECT * FROM read_json('{urlsplit(str(exports)).path}/ledger/*.jsonl')"
+        f"   (kept in {exports.relative_to(ROOT)}/, ignored by git) Load such files into a warehouse, "
+        f"e.g. DuckDB: SELECT * FROM read_json('{exports}/ledger/*.jsonl')"
     )
 
 

@@ -138,6 +138,13 @@ def test_two_days_of_the_example_dag_match_the_fakes_own_ledger_and_logs(
         assert report["ledger_rows"] == len(rows)
         assert report["log_rows"] == len(log_rows)
         assert Decimal(report["charged_usd"]) == by_direction["CHARGE"]
+        # The charges split by kind add up to the charged total, model usage being the ledger's.
+        kinds = {k: Decimal(v) for k, v in report["charged_by_kind_usd"].items()}
+        assert sum(kinds.values()) == by_direction["CHARGE"]
+        assert kinds["model usage"] == sum(
+            (Decimal(repr(e["amount"]["usd"])) for e in expected if e["type"] == "MODEL_USAGE"), Decimal(0)
+        )
+        assert f"charged {report['charged_usd']} USD: model usage {kinds['model usage']}" in result.stdout
         assert report["start"] == start.isoformat()
         assert f"AIML API spend {start.isoformat()}" in result.stdout
 

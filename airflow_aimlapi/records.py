@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Generic, NoReturn, TypeVar
 
 # Re-exported: the paths and the credit rate live in _paths, which the fake imports without Airflow.
@@ -381,12 +382,24 @@ def parse_legacy_balance(data: Any, *, secret: str | None = None) -> LegacyBalan
 # --- Spend: the ledger, spend totals and request logs -------------------------------------------
 
 
+#: Field values that are JSON-safe as they are: returned without a walk (the export's hot path).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+@cache
+def _field_names(record_type: type[Any]) -> tuple[str, ...]:
+    # dataclasses.fields() rebuilds its tuple on every call: a third of an export's CPU went there.
+    return tuple(f.name for f in fields(record_type))
+
+
 def _json_ready(value: Any) -> Any:
     """Make a record's field JSON-safe: datetimes as ISO-8601 text, tuples as lists, records as dicts."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, _Record):
-        return {f.name: _json_ready(getattr(value, f.name)) for f in fields(value)}
+        return {name: _json_ready(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, (list, tuple)):
         return [_json_ready(item) for item in value]
     return value

@@ -344,8 +344,8 @@ class AimlApiHook(BaseHook):
     def get_runway(self, *, lookback: str = "24h") -> Runway:
         """Return how long the balance lasts at the pace of the look-back window (one-shot).
 
-        Reads the billing detail (balance, auto top-up) and the ledger's ``CHARGE`` entries of
-        ``[now - lookback, now)``; the rate is their sum divided by the look-back's length (top-ups,
+        Reads the billing detail (balance, auto top-up) and the ledger's ``CHARGE`` entries of the
+        look-back window ending now; the rate is their sum divided by the look-back's length (top-ups,
         refunds and bonuses are not spend). Account-wide: every key's charges count. Publishes the
         metrics ``aimlapi.spend_rate`` and ``aimlapi.runway_hours``. A management key gets 403 on
         the ledger (:class:`~airflow_aimlapi.exceptions.AimlApiAuthError`).

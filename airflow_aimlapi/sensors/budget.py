@@ -43,9 +43,9 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
     (:class:`~airflow_aimlapi.sensors.aimlapi.AimlApiBalanceSensor`), in poke, reschedule and
     deferrable mode alike: one API call per check, never sleeping through retries; transient
     failures (429, 5xx, timeouts) and a 403 saying the account is out of credits mean "not yet";
-    a bad key, another 403, a 404 for a foreign ``key_prefix`` and a bad connection fail the task
-    without Airflow retries (an invalid answer with them); ``soft_fail``, ``never_fail``,
-    ``silent_fail`` and ``timeout`` act as there. With ``deferrable=True`` the wait moves to
+    a bad key, another 403 and a bad connection fail the task without Airflow retries; a 404 (a
+    ``key_prefix`` that is not yours, a wrong base URL) and an invalid answer fail it with them;
+    ``soft_fail``, ``never_fail``, ``silent_fail`` and ``timeout`` act as there. With ``deferrable=True`` the wait moves to
     :class:`~airflow_aimlapi.triggers.budget.AimlApiSpendBudgetTrigger`.
 
     :param budget: The budget in USD (templated): a finite number > 0; a template may render a

@@ -45,7 +45,8 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
     failures (429, 5xx, timeouts) and a 403 saying the account is out of credits mean "not yet";
     a bad key, another 403 and a bad connection fail the task without Airflow retries; a 404 (a
     ``key_prefix`` that is not yours, a wrong base URL) and an invalid answer fail it with them;
-    ``soft_fail``, ``never_fail``, ``silent_fail`` and ``timeout`` act as there. With ``deferrable=True`` the wait moves to
+    ``soft_fail``, ``never_fail``, ``silent_fail`` and ``timeout`` act as there. With
+    ``deferrable=True`` the wait moves to
     :class:`~airflow_aimlapi.triggers.budget.AimlApiSpendBudgetTrigger`.
 
     :param budget: The budget in USD (templated): a finite number > 0; a template may render a

@@ -8,6 +8,7 @@ as configured in ``[metrics]``), tagged with the connection id where the backend
 from __future__ import annotations
 
 import logging
+import re
 
 #: The gauge's name (Airflow adds its ``[metrics] statsd_prefix``, ``airflow.`` by default).
 BALANCE_GAUGE = "aimlapi.balance"
@@ -18,6 +19,11 @@ SPEND_RATE_GAUGE = "aimlapi.spend_rate"
 RUNWAY_HOURS_GAUGE = "aimlapi.runway_hours"
 #: One DAG's spend over the window the cost attribution operator read (USD), tagged ``dag_id``.
 DAG_SPEND_GAUGE = "aimlapi.dag_spend"
+#: Plain StatsD drops tags (Airflow adds them to the name only with ``statsd_influxdb_enabled``), so
+#: each DAG's spend is also sent under its own name, as Airflow names its per-DAG metrics.
+_STAT_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+#: Longest DAG part of a per-DAG name (Airflow refuses names over 250 characters with its prefix).
+_MAX_DAG_PART = 200
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +44,30 @@ def record_balance(conn_id: str, balance: float) -> None:
         log.debug("Could not publish %s", BALANCE_GAUGE, exc_info=True)
 
 
+def dag_spend_stat(dag_id: str) -> str:
+    """Return the per-DAG gauge name ``aimlapi.dag_spend.<dag_id>``, safe for StatsD.
+
+    Characters StatsD names may not hold become ``_``; a DAG id too long for a name is cut and
+    ends in its digest (:func:`airflow_aimlapi.tracing.part_digest`), so two DAGs never share one.
+
+    :param dag_id: The DAG (or its digest, as the attribution reports it).
+    """
+    from airflow_aimlapi.tracing import part_digest
+
+    part = _STAT_UNSAFE.sub("_", dag_id)
+    if len(part) > _MAX_DAG_PART:
+        digest = part_digest(dag_id)
+        part = part[: _MAX_DAG_PART - len(digest)] + digest
+    return f"{DAG_SPEND_GAUGE}.{part}"
+
+
 def record_dag_spend(conn_id: str, dag_id: str, usd: float) -> None:
     """Publish one DAG's attributed spend over a window as the gauge ``aimlapi.dag_spend``.
 
-    A metrics failure never fails the caller: it is logged at debug level and dropped.
+    Sent twice: as ``aimlapi.dag_spend`` tagged ``dag_id`` and ``conn_id`` (Datadog, OpenTelemetry,
+    StatsD with InfluxDB tags), and as ``aimlapi.dag_spend.<dag_id>`` (:func:`dag_spend_stat`), which
+    plain StatsD keeps apart per DAG. A metrics failure never fails the caller: it is logged at debug
+    level and dropped.
 
     :param conn_id: The Airflow connection the logs were read with (the ``conn_id`` tag).
     :param dag_id: The DAG (its digest when the id did not fit readably; the ``dag_id`` tag).
@@ -51,6 +77,7 @@ def record_dag_spend(conn_id: str, dag_id: str, usd: float) -> None:
         from airflow.providers.common.compat.sdk import Stats
 
         Stats.gauge(DAG_SPEND_GAUGE, usd, tags={"dag_id": dag_id, "conn_id": conn_id})
+        Stats.gauge(dag_spend_stat(dag_id), usd, tags={"conn_id": conn_id})
     except Exception:  # metrics must never break a task
         log.debug("Could not publish %s", DAG_SPEND_GAUGE, exc_info=True)
 

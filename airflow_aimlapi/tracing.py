@@ -8,17 +8,24 @@ operator can add the logs up per DAG, run and task.
 
 The id (format version 1)::
 
-    af1:<dag_id>:<run_id>:<task_id>:<map_index>:<try_number>[:<tag>]
+    af1:<dag_id>:<run_id>:<task_id>:<map_index>:<try_number>[:<tag>]:<check>
 
-for example ``af1:etl:.scheduled__2026-07-01T000000Z:summarise:3:1:prompt-v2``. Fields are
-separated by ``:``, which no encoded field contains. A text field (DAG, run, task, tag) is written
-as it is when it consists of ``A-Z a-z 0-9 . _ -``, does not start with ``.`` or ``-``, and the whole
-id fits in 128 characters. Otherwise it is written as ``-`` and a 16-character digest of it
-(base32 of SHA-256: 80 bits, so two different values never meet in practice), the longest fields
-first, until the id fits. A run id of Airflow's own shape (``<type>__<UTC date-time>+00:00``) is
-written compactly as ``.<type>__<YYYY-MM-DD>T<HHMMSS>[.ffffff]Z`` and read back exactly. The map
+for example ``af1:etl:.scheduled__20260701T000000Z:summarise:3:1:prompt-v2:k3xq``. Fields are
+separated by ``:``, which no encoded field contains. ``<check>`` is 4 lowercase base32 characters of
+the SHA-256 of everything before it, so an id of someone else's that merely looks like ours parses as
+``None``. Each text field (DAG, run, task, tag) has its own length budget (DAG and task 32, run 48,
+tag 16): it is written as it is when it consists of ``A-Z a-z 0-9 . _ -``, does not start with ``.``
+or ``-`` and fits its budget; otherwise as ``-`` and a 16-character digest of it (base32 of SHA-256:
+80 bits, so two different values never meet in practice, see :func:`part_digest`). When the whole id
+would still exceed 128 characters, fields are digested in the order run, tag, task, DAG until it
+fits: a DAG or task id within its budget stays readable whatever the run id and tag are (unless the
+map index or try number runs to 4 or more digits), so a DAG keeps one name across its runs and tags;
+the attribution operator merges any digest back into the readable group it stands for. A run id
+of Airflow's own shape (``<type>__<UTC date-time>+00:00``, with the ``_<8 letters or digits>``
+suffix Airflow adds to a run without a logical date) is written compactly as
+``.<type>__<YYYYMMDD>T<HHMMSS>[.ffffff]Z[_<suffix>]`` (within its budget) and read back exactly. The map
 index is ``-1`` for an unmapped task. The same task try always gets the same id; ids that are not
-ours (no ``af1`` prefix, a malformed field, ``None``) parse as ``None``.
+ours (no ``af1`` prefix, a malformed field, a wrong check, ``None``) parse as ``None``.
 
 Light on purpose: it runs inside users' tasks, so it imports only the standard library (and the
 Task SDK's ``get_current_context`` when no context is passed).
@@ -48,13 +55,27 @@ _READABLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _DIGEST = re.compile(rf"-[a-z2-7]{{{_DIGEST_LENGTH}}}")
 _NUMBER = re.compile(r"0|[1-9][0-9]*")
 #: Airflow's own run ids (``manual__2026-07-02T00:00:00+00:00``) and their compact form.
-_RUN_ID = re.compile(r"([A-Za-z0-9_]+?)__(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)(\.\d{1,6})?\+00:00", re.ASCII)
+#: A run without a logical date gets ``_`` and 8 random letters or digits after the date-time.
+_RUN_ID = re.compile(
+    r"([A-Za-z0-9_]+?)__(\d{4}-\d\d-\d\d)T(\d\d):(\d\d):(\d\d)(\.\d{1,6})?\+00:00(_[A-Za-z0-9]{8})?",
+    re.ASCII,
+)
 _COMPACT_RUN_ID = re.compile(
-    r"\.([A-Za-z0-9_]+?)__(\d{4}-\d\d-\d\d)T(\d\d)(\d\d)(\d\d)(\.\d{1,6})?Z", re.ASCII
+    r"\.([A-Za-z0-9_]+?)__(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\.\d{1,6})?Z(_[A-Za-z0-9]{8})?",
+    re.ASCII,
 )
 #: Map indexes and try numbers beyond what Airflow's database holds (64-bit) are refused.
 _MAX_NUMBER = 2**63 - 1
 _TEXT_FIELDS = ("dag_id", "run_id", "task_id", "tag")
+#: The longest readable form of each text field; a longer one is digested whatever the others are.
+#: With these, the DAG and task parts of an id with a tag, a map index below 1000 and a try below
+#: 10 never depend on the other parts (the run id, digested first, gives way).
+PART_BUDGETS = {"dag_id": 32, "run_id": 48, "task_id": 32, "tag": 16}
+#: Which fields are digested first when huge numbers still push an id over :data:`MAX_LENGTH`.
+_SHORTEN_ORDER = ("run_id", "tag", "task_id", "dag_id")
+#: Characters of the check field.
+_CHECK_LENGTH = 4
+_CHECK = re.compile(rf"[a-z2-7]{{{_CHECK_LENGTH}}}")
 
 
 class NoTaskContextError(RuntimeError):
@@ -114,22 +135,31 @@ def _decode_run_id(text: str) -> str | None:
     match = _COMPACT_RUN_ID.fullmatch(text)
     if match is None:
         return None
-    kind, day, hh, mm, ss, fraction = match.groups()
-    return f"{kind}__{day}T{hh}:{mm}:{ss}{fraction or ''}+00:00"
+    kind, year, month, day, hh, mm, ss, fraction, suffix = match.groups()
+    return f"{kind}__{year}-{month}-{day}T{hh}:{mm}:{ss}{fraction or ''}+00:00{suffix or ''}"
 
 
 def _readable(name: str, value: str) -> str | None:
-    """Return the field's readable form, or ``None`` when only a digest can stand for it."""
+    """Return the field's readable form, or ``None`` when only a digest can stand for it.
+
+    Depends on the field alone (its characters and its own budget), never on the other fields.
+    """
+    budget = PART_BUDGETS[name]
     if _READABLE.fullmatch(value) and value.isascii():
-        return value
+        return value if len(value) <= budget else None
     if name == "run_id":
         match = _RUN_ID.fullmatch(value)
         if match is not None:
-            kind, day, hh, mm, ss, fraction = match.groups()
-            compact = f".{kind}__{day}T{hh}{mm}{ss}{fraction or ''}Z"
-            if _decode_run_id(compact) == value:  # only forms that read back exactly
+            kind, day, hh, mm, ss, fraction, suffix = match.groups()
+            compact = f".{kind}__{day.replace('-', '')}T{hh}{mm}{ss}{fraction or ''}Z{suffix or ''}"
+            if len(compact) <= budget and _decode_run_id(compact) == value:  # reads back exactly
                 return compact
     return None
+
+
+def _check_field(body: str) -> str:
+    raw = hashlib.sha256(body.encode("ascii")).digest()
+    return base64.b32encode(raw).decode("ascii").lower()[:_CHECK_LENGTH]
 
 
 def _check_text(name: str, value: object) -> str:
@@ -170,18 +200,20 @@ def encode_client_request_id(
     fields = {name: _readable(name, value) or _digest(value) for name, value in values.items()}
 
     def length() -> int:
-        parts = [PREFIX, *fields.values(), *numbers]
+        parts = [PREFIX, *fields.values(), *numbers, "c" * _CHECK_LENGTH]
         return sum(map(len, parts)) + len(parts) - 1
 
-    # Digest the longest readable fields first until the id fits; four digests always fit.
-    while length() > MAX_LENGTH:
-        readable = [name for name, text in fields.items() if not _DIGEST.fullmatch(text)]
-        longest = max(readable, key=lambda name: (len(fields[name]), name))
-        fields[longest] = _digest(values[longest])
+    # Only huge map indexes or try numbers get here; four digests always fit.
+    for name in _SHORTEN_ORDER:
+        if length() <= MAX_LENGTH:
+            break
+        if name in fields:
+            fields[name] = _digest(values[name])
     ordered = [fields["dag_id"], fields["run_id"], fields["task_id"], *numbers]
     if "tag" in fields:
         ordered.append(fields["tag"])
-    return _SEPARATOR.join([PREFIX, *ordered])
+    body = _SEPARATOR.join([PREFIX, *ordered])
+    return body + _SEPARATOR + _check_field(body)
 
 
 def _context() -> Mapping[str, Any]:
@@ -259,7 +291,10 @@ def parse_client_request_id(value: object) -> ClientRequestRef | None:
     """
     if not isinstance(value, str) or not CLIENT_REQUEST_ID_PATTERN.fullmatch(value):
         return None
-    fields = value.split(_SEPARATOR)
+    body, _, check = value.rpartition(_SEPARATOR)
+    if not _CHECK.fullmatch(check) or _check_field(body) != check:
+        return None
+    fields = body.split(_SEPARATOR)
     if fields[0] != PREFIX or len(fields) not in (6, 7):
         return None
     dag, run, task, map_text, try_text = fields[1:6]
@@ -292,6 +327,7 @@ def parse_client_request_id(value: object) -> ClientRequestRef | None:
 
 __all__ = [
     "CLIENT_REQUEST_ID_HEADER",
+    "PART_BUDGETS",
     "ClientRequestRef",
     "NoTaskContextError",
     "client_request_headers",

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
@@ -163,15 +163,14 @@ class AimlApiExportOperator(BaseOperator):
         file_format = check_file_format(self.file_format, owner=self.owner_name)
         window = self.window(context)
         self.check_arguments()
-        self._warn_run_dates(window)
-        destination = fill_destination(
+        target = window_destination(
             self.destination,
-            start=window.start,
-            end=window.end,
+            template=self._destination_template,
+            window=window,
+            context=context,
             owner=self.owner_name,
-            zone=placeholder_zone(context),
+            log=self.log,
         )
-        target = resolve_destination(destination, owner=self.owner_name)
         self.log.info("Exporting %s to %s as %s.", window.describe(), shown(target), file_format)
         columns = csv_columns(self.record_type)
         try:
@@ -193,30 +192,58 @@ class AimlApiExportOperator(BaseOperator):
         self.log.info("Wrote %d rows to %s.", out.rows, summary["path"])
         return summary
 
-    def _warn_run_dates(self, window: Window) -> None:
-        # The run's interval was empty (CronTriggerTimetable): a destination templated from its
-        # dates names the run's day, while the rows are the period before it.
-        template = self._destination_template
-        if not window.from_timetable or not isinstance(template, str):
-            return
-        found = run_date_in_template(template)
-        if found is None:
-            return
-        self.log.warning(
-            "destination %r names the file by the run's %s, but this run's data interval is empty "
-            "and the rows exported are the timetable's previous period [%s, %s): the file name "
-            "does not match its rows. Use {start:%%Y-%%m-%%d} (filled with the exported window) "
-            "instead, e.g. 'file:///data/aimlapi/ledger/{start:%%Y-%%m-%%d}.jsonl'.",
-            template,
-            found,
-            window.start.isoformat(),
-            window.end.isoformat(),
-        )
-
     def _counted(self, records: Iterable[Any]) -> Iterator[dict[str, Any]]:
         for record in records:
             self.tally(record)
             yield record.to_dict()
+
+
+class _Warns(Protocol):
+    def warning(self, event: str, *args: Any) -> Any: ...
+
+
+def window_destination(
+    destination: Any, *, template: Any, window: Window, context: Context, owner: str, log: _Warns
+) -> Any:
+    """Fill a rendered destination with the window and resolve it; warn when it names the run's dates.
+
+    One rule for every operator that writes a window's rows: ``{start:...}``/``{end:...}`` are
+    filled in :func:`~airflow_aimlapi.operators._interval.placeholder_zone`'s zone, and a
+    destination templated from the run's data interval, ``ds``, ``ts`` or logical date gets a
+    warning when the run's interval was empty (the window is then the timetable's previous period).
+
+    :param destination: The rendered destination (``ObjectStoragePath`` or URL string).
+    :param template: The destination as written in the DAG (unrendered), for the warning.
+    :param window: The window the rows are read for.
+    :param context: The task's Airflow context.
+    :param owner: Who holds the parameter, named in errors.
+    :param log: The task's logger.
+    """
+    _warn_run_dates(template, window, log)
+    filled = fill_destination(
+        destination, start=window.start, end=window.end, owner=owner, zone=placeholder_zone(context)
+    )
+    return resolve_destination(filled, owner=owner)
+
+
+def _warn_run_dates(template: Any, window: Window, log: _Warns) -> None:
+    # The run's interval was empty (CronTriggerTimetable): a destination templated from its
+    # dates names the run's day, while the rows are the period before it.
+    if not window.from_timetable or not isinstance(template, str):
+        return
+    found = run_date_in_template(template)
+    if found is None:
+        return
+    log.warning(
+        "destination %r names the file by the run's %s, but this run's data interval is empty "
+        "and the rows exported are the timetable's previous period [%s, %s): the file name "
+        "does not match its rows. Use {start:%%Y-%%m-%%d} (filled with the exported window) "
+        "instead, e.g. 'file:///data/aimlapi/ledger/{start:%%Y-%%m-%%d}.jsonl'.",
+        template,
+        found,
+        window.start.isoformat(),
+        window.end.isoformat(),
+    )
 
 
 def string_tuple(

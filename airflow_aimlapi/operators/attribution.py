@@ -14,14 +14,14 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_aimlapi._metrics import record_dag_spend
 from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
 from airflow_aimlapi.exceptions import AimlApiConfigError
-from airflow_aimlapi.operators._export import string_tuple
+from airflow_aimlapi.hooks._spend import to_decimal
+from airflow_aimlapi.operators._export import string_tuple, window_destination
 from airflow_aimlapi.operators._interval import check_window, explicit_window, is_template, window_from_run
 from airflow_aimlapi.operators._writer import (
     FILE_FORMATS,
     ExportFile,
     check_destination_placeholders,
     check_file_format,
-    fill_destination,
     resolve_destination,
     shown,
 )
@@ -41,6 +41,8 @@ MEASURES = ("requests", "failed", "usd", "credits", "input_tokens", "output_toke
 #: Why a row is unattributed: no id sent, an id that is not ours (someone else's or malformed),
 #: or one of our ids from a DAG outside ``dag_ids``.
 REASONS = ("no_id", "not_ours", "other_dag")
+#: How many groups the XCom holds by default (the rest are added up in ``other_groups``).
+DEFAULT_MAX_GROUPS = 100
 
 
 @dataclass
@@ -74,6 +76,14 @@ class Tally:
         self.credits += row.cost.credits
         self.input_tokens += row.tokens.input
         self.output_tokens += row.tokens.output
+
+    def merge(self, other: Tally) -> None:
+        """Add another group's sums to this one.
+
+        :param other: The sums to add.
+        """
+        for name in MEASURES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the sums, USD as exact decimal text (``"0.00124"``)."""
@@ -115,14 +125,19 @@ class AimlApiCostAttributionOperator(BaseOperator):
          "groups": [{"dag_id": "etl", "task_id": "summarise", "requests": 12, "failed": 1,
                      "usd": "0.01824", "credits": 36480, "input_tokens": 912, "output_tokens": 640}],
          "attributed": {...sums...}, "unattributed": {...sums..., "reasons": {"no_id": 3, ...}},
-         "total": {...sums...}, "rows": 15}
+         "other_groups": {"groups": 0, ...sums...}, "total": {...sums...}, "rows": 15}
 
-    Groups are sorted by USD, highest first. A part of an id that did not fit readably (a long or
+    Groups are sorted by USD, highest first; the XCom holds the first ``max_groups`` of them and
+    adds the rest up in ``other_groups`` (``groups`` counts them), so ``groups`` + ``other_groups``
+    still equal ``attributed`` exactly. A part of an id that did not fit readably (a long or
     non-ASCII DAG or task id, a custom run id) is grouped under its digest (``-`` and 16
-    characters; see :mod:`airflow_aimlapi.tracing`). Each DAG's spend in the window is published as
-    the gauge ``aimlapi.dag_spend`` (tags ``dag_id`` and ``conn_id``). With ``destination`` the
-    whole table (every group, then the unattributed remainder with ``attributed`` false) is
-    written there atomically, as the export operators write; the XCom then also holds ``path``.
+    characters; see :mod:`airflow_aimlapi.tracing`); where the same part was readable in another
+    row, the digest's rows are merged into that readable group. Each DAG's spend in the window is
+    published as the gauge ``aimlapi.dag_spend`` (tags ``dag_id`` and ``conn_id``) and as
+    ``aimlapi.dag_spend.<dag_id>`` (for plain StatsD, which drops tags); every DAG of ``dag_ids``
+    without a row gets 0. With ``destination`` the whole table (every group, then the unattributed
+    remainder with ``attributed`` false) is written there atomically, as the export operators
+    write; the XCom then also holds ``path``.
 
     The logs are analytics, not the account of record (that is the ledger), and a row arrives
     after its call: attribute a window once it has closed.
@@ -143,6 +158,8 @@ class AimlApiCostAttributionOperator(BaseOperator):
         URL string, which may hold ``{start:<strftime>}`` and ``{end:<strftime>}`` (the window's
         ends, as in the export operators); ``None`` writes nothing.
     :param file_format: The table's format: ``"jsonl"`` (default) or ``"csv"``.
+    :param max_groups: The most groups the XCom lists (default 100); the rest are added up in
+        ``other_groups``. ``destination`` always gets every group.
     :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
     """
@@ -170,11 +187,17 @@ class AimlApiCostAttributionOperator(BaseOperator):
         group_by: Sequence[str] = ("dag_id", "task_id"),
         destination: Any = None,
         file_format: str = FILE_FORMATS[0],
+        max_groups: int = DEFAULT_MAX_GROUPS,
         timeout: float | None = None,
         max_retries: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(max_groups, bool) or not isinstance(max_groups, int) or max_groups < 0:
+            raise AimlApiConfigError(
+                f"{self.owner_name}: max_groups must be an integer of 0 or more; got {max_groups!r}."
+            )
+        self.max_groups = max_groups
         self.aimlapi_conn_id = aimlapi_conn_id
         self.period = period
         self.start = start
@@ -187,6 +210,8 @@ class AimlApiCostAttributionOperator(BaseOperator):
                 f"{self.owner_name}: group_by must name at least one part, each once; got {group_by!r}."
             )
         self.destination = destination
+        # The unrendered value, to warn when it names the run's dates but the window is not theirs.
+        self._destination_template = destination
         self.file_format = check_file_format(file_format, owner=self.owner_name)
         self.timeout = coerce_timeout(timeout, owner=self.owner_name, param="timeout")
         self.max_retries = coerce_retries(max_retries, owner=self.owner_name)
@@ -231,10 +256,14 @@ class AimlApiCostAttributionOperator(BaseOperator):
         # A destination that cannot be written fails before the first request.
         target = None
         if self.destination is not None:
-            filled = fill_destination(
-                self.destination, start=window.start, end=window.end, owner=self.owner_name
+            target = window_destination(
+                self.destination,
+                template=self._destination_template,
+                window=window,
+                context=context,
+                owner=self.owner_name,
+                log=self.log,
             )
-            target = resolve_destination(filled, owner=self.owner_name)
         self.log.info(
             "Attributing AIML API spend over %s by %s.", window.describe(), ", ".join(self.group_by)
         )
@@ -251,10 +280,10 @@ class AimlApiCostAttributionOperator(BaseOperator):
                     out.write_all(attribution.table())
         finally:
             self.close_hook()
-        result = attribution.result(window)
+        result = attribution.result(window, max_groups=self.max_groups)
         if target is not None:
             result["path"] = shown(target)
-        for dag_id, usd in attribution.by_dag.items():
+        for dag_id, usd in attribution.dag_spend().items():
             record_dag_spend(self.aimlapi_conn_id, dag_id, float(usd))
         self.log.info(
             "%d rows, %s USD: %s USD attributed to %d groups, %s USD unattributed.",
@@ -282,6 +311,7 @@ class Attribution:
 
     def __init__(self, group_by: Sequence[str], dag_ids: Sequence[str] | None = None) -> None:
         self.group_by = tuple(group_by)
+        self.listed = None if dag_ids is None else tuple(dag_ids)
         self.dag_ids = None if dag_ids is None else {*dag_ids, *map(part_digest, dag_ids)}
         self.groups: dict[tuple[Any, ...], Tally] = {}
         self.unattributed = Tally()
@@ -295,9 +325,7 @@ class Attribution:
 
         :param row: A row of ``/v2/logs``.
         """
-        # repr() is the shortest text that reads back as the same float: the number the API
-        # wrote, which Decimal then adds without binary rounding.
-        usd = Decimal(repr(row.cost.usd))
+        usd = to_decimal(row.cost.usd)
         self.total.add(row, usd)
         ref = parse_client_request_id(row.client_request_id)
         if ref is None:
@@ -326,16 +354,50 @@ class Attribution:
         for row in rows:
             self.add(row)
 
+    def merged_groups(self) -> dict[tuple[Any, ...], Tally]:
+        """Return the groups with each digest part merged into the readable group it stands for.
+
+        A part is digested in one id and readable in another when it did not fit there (an id
+        pushed over 128 characters): both are one DAG, run, task or tag. Readable parts never start
+        with ``-``, digests always do. Works on the groups, never the rows.
+        """
+        names = [i for i, name in enumerate(self.group_by) if name != "model"]
+        readable: dict[int, dict[str, str]] = {i: {} for i in names}
+        for key in self.groups:
+            for i in names:
+                part = key[i]
+                if isinstance(part, str) and not part.startswith("-"):
+                    readable[i][part_digest(part)] = part
+        merged: dict[tuple[Any, ...], Tally] = {}
+        for key, tally in self.groups.items():
+            canonical = tuple(
+                readable[i].get(part, part) if i in readable and isinstance(part, str) else part
+                for i, part in enumerate(key)
+            )
+            merged.setdefault(canonical, Tally()).merge(tally)
+        return merged
+
+    def dag_spend(self) -> dict[str, Decimal]:
+        """Return each DAG's spend, digests merged as in :meth:`merged_groups`.
+
+        A DAG of ``dag_ids`` without a row is listed with 0.
+        """
+        names = {part_digest(d): d for d in (*self.by_dag, *(self.listed or ())) if not d.startswith("-")}
+        spend = dict.fromkeys(self.listed or (), Decimal(0))
+        for dag_id, usd in self.by_dag.items():
+            name = names.get(dag_id, dag_id)
+            spend[name] = spend.get(name, Decimal(0)) + usd
+        return spend
+
     def sorted_groups(self) -> list[tuple[tuple[Any, ...], Tally]]:
-        """Return the groups, highest USD first (ties in the order of their names)."""
-        return sorted(self.groups.items(), key=lambda kv: (-kv[1].usd, tuple(map(str, kv[0]))))
+        """Return the merged groups, highest USD first (ties in the order of their names)."""
+        return sorted(self.merged_groups().items(), key=lambda kv: (-kv[1].usd, tuple(map(str, kv[0]))))
 
     def attributed(self) -> Tally:
         """Return the sums of every group together."""
         total = Tally()
         for tally in self.groups.values():
-            for name in MEASURES:
-                setattr(total, name, getattr(total, name) + getattr(tally, name))
+            total.merge(tally)
         return total
 
     def table(self) -> Iterator[dict[str, Any]]:
@@ -344,20 +406,26 @@ class Attribution:
             yield {"attributed": True, **dict(zip(self.group_by, key, strict=True)), **tally.to_dict()}
         yield {"attributed": False, **dict.fromkeys(self.group_by), **self.unattributed.to_dict()}
 
-    def result(self, window: Window) -> dict[str, Any]:
+    def result(self, window: Window, max_groups: int = DEFAULT_MAX_GROUPS) -> dict[str, Any]:
         """Return the XCom result: window, groups, attributed, unattributed and total sums.
 
         :param window: The window the rows were read for.
+        :param max_groups: The most groups listed; the rest are added up in ``other_groups``.
         """
         attributed = self.attributed()
+        ranked = self.sorted_groups()
+        rest = Tally()
+        for _, tally in ranked[max_groups:]:
+            rest.merge(tally)
         return {
             "start": window.start.isoformat(),
             "end": window.end.isoformat(),
             "group_by": list(self.group_by),
             "groups": [
                 {**dict(zip(self.group_by, key, strict=True)), **tally.to_dict()}
-                for key, tally in self.sorted_groups()
+                for key, tally in ranked[:max_groups]
             ],
+            "other_groups": {"groups": max(len(ranked) - max_groups, 0), **rest.to_dict()},
             "attributed": attributed.to_dict(),
             "unattributed": {**self.unattributed.to_dict(), "reasons": dict(self.reasons)},
             "total": self.total.to_dict(),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,7 @@ from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.operators.attribution import AimlApiCostAttributionOperator
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.tracing import encode_client_request_id, part_digest
+from airflow_aimlapi.tracing import encode_client_request_id, parse_client_request_id, part_digest
 
 DAY: dict[str, Any] = {"start": "2026-07-01T00:00:00Z", "end": "2026-07-02T00:00:00Z"}
 RUN = "scheduled__2026-07-01T00:00:00+00:00"
@@ -115,14 +114,116 @@ def test_dag_ids_leave_other_dags_unattributed(day: FakeAimlApi) -> None:
     assert Decimal(result["total"]["usd"]) == _ledger_usd(day)
 
 
-def test_dag_spend_metric_per_dag(day: FakeAimlApi, monkeypatch: pytest.MonkeyPatch) -> None:
+class _StatsdClient:
+    """What a StatsD client is sent (the name as it goes on the wire, and the value)."""
+
+    def __init__(self) -> None:
+        self.gauges: dict[str, float] = {}
+
+    def gauge(self, stat: str, value: float, rate: float = 1, delta: bool = False) -> None:
+        self.gauges[stat] = value
+
+
+def test_dag_spend_metric_per_dag_with_plain_statsd(
+    day: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's default StatsD logger (no InfluxDB tags) must still keep the DAGs apart."""
+    from airflow.sdk._shared.observability.metrics import stats
+    from airflow.sdk._shared.observability.metrics.statsd_logger import SafeStatsdLogger
+
+    client = _StatsdClient()
+    monkeypatch.setattr(stats, "_backend", SafeStatsdLogger(client))  # type: ignore[arg-type]
+    _run(group_by=["task_id"], dag_ids=["etl", "report", "idle"])
+    assert client.gauges == {
+        DAG_SPEND_GAUGE: client.gauges[DAG_SPEND_GAUGE],  # one name for all: the last DAG's value
+        f"{DAG_SPEND_GAUGE}.etl": pytest.approx(1.123456790),
+        f"{DAG_SPEND_GAUGE}.report": pytest.approx(1.1),
+        f"{DAG_SPEND_GAUGE}.idle": 0.0,  # listed, no rows: 0, not silence
+    }
+
+
+def test_dag_spend_metric_tagged(day: FakeAimlApi, monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[tuple[str, float, dict[str, str]]] = []
     monkeypatch.setattr(Stats, "gauge", lambda name, value, tags=None, **kw: sent.append((name, value, tags)))
     _run(group_by=["task_id"])
-    assert sorted(sent, key=lambda s: s[2]["dag_id"]) == [
+    tagged = [s for s in sent if s[0] == DAG_SPEND_GAUGE]
+    assert sorted(tagged, key=lambda s: s[2]["dag_id"]) == [
         (DAG_SPEND_GAUGE, 1.123456790, {"dag_id": "etl", "conn_id": "aimlapi_default"}),
         (DAG_SPEND_GAUGE, 1.1, {"dag_id": "report", "conn_id": "aimlapi_default"}),
     ]
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "name"),
+    [
+        ("etl", "aimlapi.dag_spend.etl"),
+        ("dág+x y", "aimlapi.dag_spend.d_g_x_y"),
+        (part_digest("x"), "aimlapi.dag_spend." + part_digest("x")),
+    ],
+)
+def test_dag_spend_stat_names_are_safe_for_statsd(dag_id: str, name: str) -> None:
+    from airflow_aimlapi._metrics import dag_spend_stat
+
+    assert dag_spend_stat(dag_id) == name
+    long_a, long_b = dag_spend_stat("a" * 250), dag_spend_stat("a" * 249 + "b")
+    assert long_a != long_b
+    assert len(long_a) <= 250 - len("airflow.")
+
+
+def test_one_dag_and_task_is_one_group_whatever_the_run_and_tag(aimlapi_fake: FakeAimlApi) -> None:
+    dag, task = "customer_onboarding_" + "d" * 12, "enrich_accounts_" + "t" * 16
+    calls = [
+        encode_client_request_id(dag, RUN, task, -1, 1),
+        encode_client_request_id(dag, "my-custom-backfill-" + "r" * 100, task, 3, 2),
+        encode_client_request_id(dag, RUN, task, -1, 1, "customer-acme-corporation"),
+        # huge numbers: the task and DAG parts give way too, to be merged back
+        encode_client_request_id(dag, RUN, task, 2**62, 2**62, "customer-acme-corporation"),
+    ]
+    assert parse_client_request_id(calls[-1]).is_digest("dag_id")  # type: ignore[union-attr]
+    for n, cid in enumerate(calls):
+        aimlapi_fake.charge("openai/gpt-5", 0.25, client_request_id=cid, at=f"2026-07-01T0{n}:00:00Z")
+    result = _run(dag_ids=[dag])
+    assert [(g["dag_id"], g["task_id"], g["requests"], g["usd"]) for g in result["groups"]] == [
+        (dag, task, 4, "1")
+    ]
+    assert result["unattributed"]["requests"] == 0
+
+
+def test_max_groups_bounds_the_xcom_and_the_rest_still_adds_up(
+    aimlapi_fake: FakeAimlApi, tmp_path: Path
+) -> None:
+    for n in range(7):
+        aimlapi_fake.charge(
+            "openai/gpt-5", 0.1 * (n + 1), client_request_id=_id("etl", f"t{n}"), at=f"2026-07-01T0{n}:00:00Z"
+        )
+    path = tmp_path / "all.jsonl"
+    result = _run(max_groups=3, destination=f"file://{path}")
+    assert [g["task_id"] for g in result["groups"]] == ["t6", "t5", "t4"]
+    other = result["other_groups"]
+    assert (other["groups"], other["requests"], other["usd"]) == (4, 4, "1")
+    listed = sum(Decimal(g["usd"]) for g in result["groups"]) + Decimal(other["usd"])
+    assert listed == Decimal(result["attributed"]["usd"]) == Decimal("2.8")
+    assert len(path.read_text().splitlines()) == 7 + 1  # the file has every group
+    assert _run()["other_groups"]["groups"] == 0
+
+
+def test_destination_in_the_timetables_zone_and_warns_on_run_dates(
+    day: FakeAimlApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    tt = CronTriggerTimetable("0 0 * * *", timezone="Europe/Berlin")
+    dag = DAG("costs", schedule=tt, start_date=datetime(2026, 1, 1, tzinfo=UTC))
+    fire = datetime(2026, 7, 1, 22, tzinfo=UTC)  # midnight in Berlin
+    context = {"dag": dag, "data_interval_start": fire, "data_interval_end": fire, "logical_date": fire}
+    op = AimlApiCostAttributionOperator(
+        task_id="a", destination=f"file://{tmp_path}/{{{{ ds }}}}-{{start:%Y-%m-%dT%H}}.jsonl"
+    )
+    op.destination = f"file://{tmp_path}/2026-07-01-{{start:%Y-%m-%dT%H}}.jsonl"  # as rendered
+    result = op.execute(context)  # type: ignore[arg-type]
+    assert result["path"] == f"file://{tmp_path}/2026-07-01-2026-07-01T00.jsonl"  # Berlin midnight
+    out = capsys.readouterr().out  # the task logger is structlog's, printed to stdout
+    assert any("warning" in line and "names the file by the run's ds" in line for line in out.splitlines())
 
 
 @pytest.mark.parametrize("file_format", ["jsonl", "csv"])
@@ -202,9 +303,7 @@ def test_unattributed_rows_never_fail(aimlapi_fake: FakeAimlApi) -> None:
     result = _run()
     assert result["groups"] == []
     assert result["unattributed"]["reasons"]["not_ours"] == 5
-    per: dict[str, Decimal] = defaultdict(Decimal)
-    per["u"] += Decimal(result["unattributed"]["usd"])
-    assert per["u"] == Decimal("0.05")
+    assert result["unattributed"]["usd"] == "0.05"
 
 
 def test_destination_named_by_the_window(day: FakeAimlApi, tmp_path: Path) -> None:

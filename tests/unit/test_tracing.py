@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -51,9 +53,17 @@ def _context(dag: str, run: str, task: str, map_index: int, try_number: int) -> 
     return {"ti": ti}
 
 
+def _sealed(body: str) -> str:
+    """``body`` with the check field the format requires, computed here independently of the module."""
+    check = base64.b32encode(hashlib.sha256(body.encode()).digest()).decode().lower()[:4]
+    return f"{body}:{check}"
+
+
 def _matches(ref: ClientRequestRef, part: str, value: str | None) -> bool:
     got = getattr(ref, part)
-    return got == value or (ref.is_digest(part) and got.startswith("-"))
+    if ref.is_digest(part):
+        return value is not None and got == part_digest(value)
+    return got == value
 
 
 @settings(max_examples=400, deadline=None)
@@ -96,7 +106,7 @@ def test_readable_where_it_fits() -> None:
     made = encode_client_request_id(
         "etl", "scheduled__2026-07-01T00:00:00+00:00", "group.summarise", 3, 1, "prompt-v2"
     )
-    assert made == "af1:etl:.scheduled__2026-07-01T000000Z:group.summarise:3:1:prompt-v2"
+    assert made == _sealed("af1:etl:.scheduled__20260701T000000Z:group.summarise:3:1:prompt-v2")
     ref = parse_client_request_id(made)
     assert ref == ClientRequestRef(
         "etl", "scheduled__2026-07-01T00:00:00+00:00", "group.summarise", 3, 1, "prompt-v2"
@@ -126,18 +136,18 @@ def test_unreadable_parts_become_digests_and_group_alike() -> None:
         42,
         "req-0001",
         "af1",
-        "af1:dag:run:task:0",  # a field missing
-        "af1:dag:run:task:0:1:tag:extra",  # one too many
-        "af2:dag:run:task:0:1",  # another version
-        "af1:dag:run:task:01:1",  # not canonical
-        "af1:dag:run:task:-2:1",
-        "af1:dag:run:task:0:-1",
-        "af1::run:task:0:1",
-        "af1:-dag:run:task:0:1",  # neither a value nor a digest
-        "af1:.dag:run:task:0:1",
-        "af1:dag:.run:task:0:1",  # not a compact run id
-        "af1:dag:run:task:0:99999999999999999999",
-        "af1:dag:run:task:0:1:" + "x" * 120,  # over 128 characters
+        _sealed("af1:dag:run:task:0"),  # a field missing
+        _sealed("af1:dag:run:task:0:1:tag:extra"),  # one too many
+        _sealed("af2:dag:run:task:0:1"),  # another version
+        _sealed("af1:dag:run:task:01:1"),  # not canonical
+        _sealed("af1:dag:run:task:-2:1"),
+        _sealed("af1:dag:run:task:0:-1"),
+        _sealed("af1::run:task:0:1"),
+        _sealed("af1:-dag:run:task:0:1"),  # neither a value nor a digest
+        _sealed("af1:.dag:run:task:0:1"),
+        _sealed("af1:dag:.run:task:0:1"),  # not a compact run id
+        _sealed("af1:dag:run:task:0:99999999999999999999"),
+        _sealed("af1:dag:run:task:0:1:" + "x" * 120),  # over 128 characters
         "af1:dág:run:task:0:1",
     ],
 )
@@ -147,7 +157,7 @@ def test_foreign_and_malformed_ids_are_not_ours(value: object) -> None:
 
 def test_headers_name_the_api_header() -> None:
     ctx = _context("d", "r", "t", -1, 1)
-    assert client_request_headers(ctx, tag="x") == {CLIENT_REQUEST_ID_HEADER: "af1:d:r:t:-1:1:x"}
+    assert client_request_headers(ctx, tag="x") == {CLIENT_REQUEST_ID_HEADER: _sealed("af1:d:r:t:-1:1:x")}
     assert CLIENT_REQUEST_ID_HEADER == "X-Client-Request-Id"
 
 
@@ -191,3 +201,64 @@ def test_part_digest_is_what_the_id_holds() -> None:
     assert ref is not None
     assert ref.is_digest("dag_id")
     assert ref.dag_id == part_digest("d" * 200)
+
+
+def test_a_foreign_lookalike_without_our_check_is_not_ours() -> None:
+    ours = encode_client_request_id("dag", "run", "task", 0, 1)
+    assert parse_client_request_id(ours) is not None
+    assert parse_client_request_id("af1:a:b:c:0:1") is None
+    assert parse_client_request_id("af1:a:b:c:0:1:abcd") is None  # a check field, but not ours
+    body, _, check = ours.rpartition(":")
+    assert parse_client_request_id(body.replace("task", "tasx") + ":" + check) is None
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "manual__2026-07-02T10:11:12+00:00_AbCdEfGh",  # no logical date: a random suffix
+        "manual__2026-07-02T10:11:12+00:00_Zz09Zz09",
+        "manual__2026-07-02T10:11:12+00:00_aaaaaaaa",
+    ],
+)
+def test_run_ids_without_a_logical_date_are_compact_and_read_back(run_id: str) -> None:
+    made = encode_client_request_id("dag", run_id, "task", -1, 1)
+    ref = parse_client_request_id(made)
+    assert ref is not None
+    assert not ref.is_digest("run_id"), made
+    assert ref.run_id == run_id
+
+
+def test_a_part_is_readable_or_digested_by_itself_alone() -> None:
+    """One DAG and task keep their names under a scheduled run, a long custom run id and a tag."""
+    dag = "customer_onboarding_" + "d" * 12  # 32 characters: its budget
+    task = "enrich_accounts_" + "t" * 16  # 32 characters
+    runs = ["scheduled__2026-07-01T00:00:00+00:00", "my-custom-backfill-" + "r" * 100]
+    refs = [
+        parse_client_request_id(encode_client_request_id(dag, run, task, 12, 1, tag))
+        for run in runs
+        for tag in (None, "customer-" + "c" * 60)
+    ]
+    assert all(ref is not None and (ref.dag_id, ref.task_id) == (dag, task) for ref in refs), refs
+
+
+def test_near_collisions_get_distinct_ids() -> None:
+    base = "n" * 127
+    pairs: list[tuple[tuple[str, str, str, str | None], tuple[str, str, str, str | None]]] = [
+        (("x" * 127 + "a", "r", "t", None), ("x" * 127 + "b", "r", "t", None)),  # equal up to 128
+        (("a+b", "r", "t", None), ("a b", "r", "t", None)),
+        (("d", "r", "t", part_digest("tag")), ("d", "r", "t", "tag")),  # a digest string as a tag
+        (
+            ("d", "scheduled__2026-07-01T00:00:00+00:00", "t", None),
+            ("d", ".scheduled__20260701T000000Z", "t", None),
+        ),
+        (
+            ("d", "scheduled__2026-07-01T00:00:00+00:00", "t", None),
+            ("d", "scheduled__20260701T000000Z", "t", None),
+        ),
+        (("d", "r", base + "1", None), ("d", "r", base + "2", None)),
+    ]
+    for (dag_a, run_a, task_a, tag_a), (dag_b, run_b, task_b, tag_b) in pairs:
+        left = encode_client_request_id(dag_a, run_a, task_a, -1, 1, tag_a)
+        right = encode_client_request_id(dag_b, run_b, task_b, -1, 1, tag_b)
+        assert left != right, (left, right)
+        assert parse_client_request_id(left) != parse_client_request_id(right)

@@ -75,6 +75,24 @@ def usd_text(nanos: int) -> str:
     return f"{nanos // NANOS_PER_USD}.{nanos % NANOS_PER_USD:09d}"
 
 
+def _check_request(request: Any) -> Answer | None:
+    """Return the refusal of a chat request the fake cannot answer, or ``None`` when it can."""
+    if not isinstance(request, dict):
+        return _error(400, "The body must be a JSON object.")
+    model, messages = request.get("model"), request.get("messages")
+    if not isinstance(model, str) or model not in PRICES:
+        return _error(404, f"The model {model!r} does not exist.")
+    if not isinstance(messages, list) or not messages:
+        return _error(400, "'messages' must be a non-empty list.")
+    if request.get("stream"):
+        # Streamed calls are in the API's logs (cost in the last SSE chunk); the fake does not stream.
+        return _error(400, "The fake does not stream; send stream=false.")
+    max_tokens = request.get("max_tokens", request.get("max_completion_tokens", DEFAULT_MAX_TOKENS))
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        return _error(400, "'max_tokens' must be a positive integer.")
+    return None
+
+
 def chat_completion(api: FakeAimlApi, caller: ApiKey, body: bytes, client_request_id: str | None) -> Answer:
     """Answer one chat completion: bill it, record it, return status, JSON body and headers.
 
@@ -86,19 +104,23 @@ def chat_completion(api: FakeAimlApi, caller: ApiKey, body: bytes, client_reques
     try:
         request = json.loads(body or b"null")
     except ValueError:
-        return _error(400, "The body is not valid JSON.")
-    if not isinstance(request, dict):
-        return _error(400, "The body must be a JSON object.")
-    model, messages = request.get("model"), request.get("messages")
-    if not isinstance(model, str) or model not in PRICES:
-        return _error(404, f"The model {model!r} does not exist.")
-    if not isinstance(messages, list) or not messages:
-        return _error(400, "'messages' must be a non-empty list.")
-    if request.get("stream"):
-        return _error(400, "The fake does not stream; send stream=false.")
+        request = None
+        refusal: Answer | None = _error(400, "The body is not valid JSON.")
+    else:
+        refusal = _check_request(request)
+    if refusal is not None:
+        # The API logs a refused call too, failed and at no cost, under the caller's id.
+        model = request.get("model") if isinstance(request, dict) else None
+        api.charge(
+            model if isinstance(model, str) and model else "unknown",
+            0.0,
+            client_request_id=client_request_id,
+            key=caller.key,
+            status="failed",
+        )
+        return refusal
+    model, messages = request["model"], request["messages"]
     max_tokens = request.get("max_tokens", request.get("max_completion_tokens", DEFAULT_MAX_TOKENS))
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        return _error(400, "'max_tokens' must be a positive integer.")
     input_tokens = count_input_tokens(messages)
     nanos = price_nanos(model, input_tokens, max_tokens)
     row = api.charge(

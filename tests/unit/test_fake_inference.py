@@ -83,13 +83,29 @@ def test_a_128_character_id_is_kept(aimlapi_fake: FakeAimlApi) -> None:
         ([1, 2], 400),
     ],
 )
-def test_bad_requests_are_refused_and_not_billed(
+def test_bad_requests_are_refused_not_billed_and_logged_failed(
     aimlapi_fake: FakeAimlApi, body: object, status: int
 ) -> None:
-    answer = _post(aimlapi_fake, body)
+    balance = aimlapi_fake.balance
+    answer = _post(aimlapi_fake, body, **{"X-Client-Request-Id": "af1-refused"})
     assert answer.status_code == status
     assert "message" in answer.json()["error"]
-    assert aimlapi_fake.request_logs() == []
+    assert aimlapi_fake.balance == balance
+    assert not [t for t in aimlapi_fake.transactions() if t["type"] == "MODEL_USAGE"]
+    [row] = aimlapi_fake.request_logs()  # the API logs a refused call, failed, at no cost
+    assert (row["status"], row["cost"]["usd"], row["client_request_id"]) == ("failed", 0, "af1-refused")
+
+
+def test_a_body_that_is_not_json_is_logged_failed(aimlapi_fake: FakeAimlApi) -> None:
+    answer = requests.post(
+        f"{aimlapi_fake.url}/v1/chat/completions",
+        data=b"{not json",
+        headers={"Authorization": f"Bearer {aimlapi_fake.api_key}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    [row] = aimlapi_fake.request_logs()
+    assert row["status"] == "failed"
 
 
 def test_the_key_is_checked(aimlapi_fake: FakeAimlApi) -> None:

@@ -29,7 +29,28 @@ def cost_by_dag_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None, say: Any
     if fake is None:
         return "   (skipped with the real API: the LLM DAG would spend real credits)"
     env = {"AIRFLOW_VAR_AIMLAPI_EXPORT_ROOT": f"file://{sandbox.home / 'exports'}"}
+    # "Now" is taken once, and the fake bills the calls on its clock, held inside that UTC day:
+    # a demo started just before midnight still finds its calls in the day it attributes.
     now = datetime.now(UTC)
+    last_instant = datetime.combine(now.date(), datetime.max.time(), UTC).replace(microsecond=999000)
+    started_at = time.monotonic()
+    account = fake._account
+    real_clock = account.clock
+    account.clock = lambda: min(now + timedelta(seconds=time.monotonic() - started_at), last_instant)
+    try:
+        _run_llm_dag(sandbox, env, now, say)
+    finally:
+        account.clock = real_clock
+    # A CronDataIntervalTimetable run of logical date D covers the day before D: tomorrow's covers today.
+    tomorrow = (now + timedelta(days=1)).date().isoformat()
+    result = sandbox.run("dags", "test", COSTS, tomorrow, env=env, check=False)
+    if sandbox.run_state(COSTS) != "success":
+        print(result.stdout[-3000:])
+        raise SystemExit(f"{COSTS} did not succeed")
+    return format_table(sandbox.xcom(COSTS, "attribute_spend"))
+
+
+def _run_llm_dag(sandbox: AirflowSandbox, env: dict[str, str], now: datetime, say: Any) -> None:
     for n in range(2):
         started = time.monotonic()
         logical = (now - timedelta(minutes=2 - n)).isoformat()
@@ -44,13 +65,6 @@ def cost_by_dag_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None, say: Any
         print(
             f"   and the answer said it cost {summary['usd_spent']} USD ({summary['credits_used']} credits)"
         )
-    # A CronDataIntervalTimetable run of logical date D covers the day before D: tomorrow's covers today.
-    tomorrow = (now + timedelta(days=1)).date().isoformat()
-    result = sandbox.run("dags", "test", COSTS, tomorrow, env=env, check=False)
-    if sandbox.run_state(COSTS) != "success":
-        print(result.stdout[-3000:])
-        raise SystemExit(f"{COSTS} did not succeed")
-    return format_table(sandbox.xcom(COSTS, "attribute_spend"))
 
 
 def format_table(table: dict[str, Any]) -> str:

@@ -204,7 +204,10 @@ def shown(path: ObjectStoragePath) -> str:
 
     :param path: The path.
     """
-    conn_id = path.conn_id
+    try:
+        conn_id = path.conn_id  # Airflow 3.2+
+    except AttributeError:  # 3.0 and 3.1 keep it only in the storage options
+        conn_id = path.storage_options.get("conn_id")
     userinfo = "" if not conn_id else f"{REDACTED if ':' in conn_id else conn_id}@"
     return f"{path.protocol or 'file'}://{userinfo}{path.path}"
 

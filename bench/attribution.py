@@ -54,7 +54,7 @@ def child(url: str, start: str, end: str) -> dict[str, Any]:
     seconds = time.perf_counter() - began
     return {
         "rows": result["rows"],
-        "groups": len(result["groups"]),
+        "groups": len(result["groups"]) + result["other_groups"]["groups"],
         "total_usd": result["total"]["usd"],
         "seconds": seconds,
         "added_kib": _maxrss_kib() - base,

@@ -229,16 +229,28 @@ def test_run_ids_without_a_logical_date_are_compact_and_read_back(run_id: str) -
 
 
 def test_a_part_is_readable_or_digested_by_itself_alone() -> None:
-    """One DAG and task keep their names under a scheduled run, a long custom run id and a tag."""
-    dag = "customer_onboarding_" + "d" * 12  # 32 characters: its budget
-    task = "enrich_accounts_" + "t" * 16  # 32 characters
-    runs = ["scheduled__2026-07-01T00:00:00+00:00", "my-custom-backfill-" + "r" * 100]
-    refs = [
-        parse_client_request_id(encode_client_request_id(dag, run, task, 12, 1, tag))
-        for run in runs
-        for tag in (None, "customer-" + "c" * 60)
+    """One DAG and task keep one name under a scheduled run, a long custom run id and a tag."""
+    runs = [
+        "scheduled__2026-07-01T00:00:00+00:00",
+        "manual__2026-07-01T00:00:00+00:00_AbCdEfGh",
+        "my-custom-backfill-" + "r" * 100,
+        "r",
     ]
-    assert all(ref is not None and (ref.dag_id, ref.task_id) == (dag, task) for ref in refs), refs
+    for length in (20, 32, 33, 40, 60):
+        dag = ("customer_onboarding_" + "d" * length)[:length]
+        task = ("enrich_accounts_" + "t" * length)[:length]
+        refs = [
+            parse_client_request_id(encode_client_request_id(dag, run, task, map_index, 1, tag))
+            for run in runs
+            for tag in (None, "v2", "customer-acme-corporation")
+            for map_index in (-1, 12, 999)
+        ]
+        names = {(ref.dag_id, ref.task_id) for ref in refs if ref is not None}
+        assert len(names) == 1, (length, names)
+        if length <= 32:
+            assert names == {(dag, task)}
+        else:
+            assert names == {(part_digest(dag), part_digest(task))}
 
 
 def test_near_collisions_get_distinct_ids() -> None:

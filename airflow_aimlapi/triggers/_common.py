@@ -16,9 +16,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_aimlapi._protocol import coerce_poll_interval
 from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError, AimlApiError, scrub
-from airflow_aimlapi.records import Balance
+from airflow_aimlapi.records import RecordT
 from airflow_aimlapi.triggers import _poller
-from airflow_aimlapi.triggers._poller import SharedBalancePoller
+from airflow_aimlapi.triggers._poller import SharedPoller
 
 
 def event(payload: dict[str, Any]) -> TriggerEvent:
@@ -160,10 +160,10 @@ class LogCadence:
         return True
 
 
-async def check(poller: SharedBalancePoller, wait: float) -> Balance:
-    """Read the balance: now (or an answer fresh enough) for ``wait <= 0``, else the next answer.
+async def check(poller: SharedPoller[RecordT], wait: float) -> RecordT:
+    """Read the poller's answer: now (or one fresh enough) for ``wait <= 0``, else the next answer.
 
-    :param poller: The account's shared poller.
+    :param poller: The shared poller (of the balance, or of a budget gate's usage).
     :param wait: Seconds to wait for someone else's answer before polling ourselves.
     """
-    return await (poller.balance() if wait <= 0 else poller.next_balance(wait))
+    return await (poller.get() if wait <= 0 else poller.next(wait))

@@ -1,8 +1,10 @@
-"""One balance poller per account and connection settings, shared by every trigger in one event loop.
+"""One poller per account, connection settings, endpoint and query, shared by every trigger in one event loop.
 
-Balance triggers (gates) and balance event triggers (watchers) in one triggerer process that use the
-same effective settings (connection id, base URL, key, timeouts) share one
-:class:`SharedBalancePoller`: one in-flight request and one recent answer. N waiting triggers
+Balance triggers (gates), balance and runway event triggers (watchers) in one triggerer process that
+use the same effective settings (connection id, base URL, key, timeouts) share one
+:class:`SharedBalancePoller`: one in-flight request and one recent answer. Spend-budget gates on
+the same settings, window and key prefix share one :class:`SharedPoller` of ``/v2/usage`` the
+same way (see :func:`shared_poller`). N waiting triggers
 therefore cost about one API call per poll interval, not N, which matters against a rate-limited
 API. An answer is reused only while it is younger than the shortest poll interval among the
 triggers waiting on it, and every new answer wakes all of them at once, so a top-up is noticed by
@@ -22,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, Generic
 
 import httpx
 
@@ -35,7 +38,10 @@ from airflow_aimlapi._protocol import (
     transport_error,
 )
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiInvalidResponseError, AimlApiRateLimitError
-from airflow_aimlapi.records import BALANCE, Balance
+from airflow_aimlapi.records import BALANCE, Balance, Endpoint, RecordT
+
+#: Query parameters of one request, computed when it is sent (a calendar window moves with time).
+QueryParams = Callable[[], Sequence[tuple[str, str]]]
 
 #: The shortest poll interval a trigger uses (seconds); a shorter one is raised to it, with a warning.
 MIN_POLL_INTERVAL = 1.0
@@ -53,16 +59,23 @@ def longest_backoff(poll_interval: float) -> float:
     return max(BACKOFF_INTERVALS * poll_interval, MIN_LONGEST_BACKOFF)
 
 
-class SharedBalancePoller:
-    """The balance of one account, fetched for every trigger in one event loop that waits on it.
+class SharedPoller(Generic[RecordT]):
+    """One endpoint's answer, fetched for every trigger in one event loop that waits on it.
 
-    Use :func:`shared_balance_poller` to get one; it is closed when its last waiter leaves.
+    Use :func:`shared_poller` (or :func:`shared_balance_poller`) to get one; it is closed when its
+    last waiter leaves.
 
     :param settings: The account's API settings.
+    :param endpoint: The endpoint read (its path and the parser of its answer).
+    :param params: Returns the query parameters of each request, when it is sent; ``None`` for none.
     """
 
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(
+        self, settings: ApiSettings, endpoint: Endpoint[RecordT], params: QueryParams | None = None
+    ) -> None:
         self.settings = settings
+        self.endpoint: Endpoint[RecordT] = endpoint
+        self.params = params
         self.client = httpx.AsyncClient(
             headers=settings.headers,
             auth=AsyncBearerAuth(settings),  # the key, whatever the URL says
@@ -70,9 +83,9 @@ class SharedBalancePoller:
         )
         #: poll interval of each waiting trigger, by a token of its own
         self.waiters: dict[object, float] = {}
-        self._outcome: Balance | AimlApiError | None = None
+        self._outcome: RecordT | AimlApiError | None = None
         self._outcome_at = 0.0
-        self._inflight: asyncio.Task[Balance | AimlApiError] | None = None
+        self._inflight: asyncio.Task[RecordT | AimlApiError] | None = None
         self._failures = 0
         self._retry_at = 0.0
         # Set (and replaced) each time an answer arrives, to wake every waiter at once.
@@ -87,8 +100,8 @@ class SharedBalancePoller:
         """Seconds to wait, after a transient failure, before the next attempt is due."""
         return max(0.0, self._retry_at - asyncio.get_running_loop().time())
 
-    async def balance(self) -> Balance:
-        """Return a fresh enough balance, joining a request in flight or starting one."""
+    async def get(self) -> RecordT:
+        """Return a fresh enough answer, joining a request in flight or starting one."""
         outcome = self._cached_outcome()
         if outcome is None:
             if self._inflight is None:
@@ -97,7 +110,7 @@ class SharedBalancePoller:
             outcome = await asyncio.shield(self._inflight)
         return _unwrap(outcome)
 
-    async def next_balance(self, timeout: float) -> Balance:
+    async def next(self, timeout: float) -> RecordT:
         """Wait for the next answer: one fetched for any waiter, or after ``timeout`` our own.
 
         Every waiter sees each new answer as soon as it arrives, so a top-up is noticed within
@@ -114,11 +127,11 @@ class SharedBalancePoller:
         finally:
             wakeup.cancel()
         if not done:
-            return await self.balance()
+            return await self.get()
         assert self._outcome is not None  # set before every publication
         return _unwrap(self._outcome)
 
-    def _cached_outcome(self) -> Balance | AimlApiError | None:
+    def _cached_outcome(self) -> RecordT | AimlApiError | None:
         if self._outcome is None or self._inflight is not None:
             return None
         now = asyncio.get_running_loop().time()
@@ -127,7 +140,7 @@ class SharedBalancePoller:
             return self._outcome if now < self._retry_at else None
         return self._outcome if now - self._outcome_at < self.max_age else None
 
-    async def _fetch(self) -> Balance | AimlApiError:
+    async def _fetch(self) -> RecordT | AimlApiError:
         try:
             outcome = await self._request()
         finally:
@@ -151,12 +164,15 @@ class SharedBalancePoller:
         published.set()
         return outcome
 
-    async def _request(self) -> Balance | AimlApiError:
+    async def _request(self) -> RecordT | AimlApiError:
         # Errors are returned, not raised: a raised error nobody awaits would be logged as
         # "never retrieved" when every waiter has been cancelled.
-        settings, path = self.settings, BALANCE.path
+        settings, path = self.settings, self.endpoint.path
         try:
-            response = await self.client.get(settings.url(path))
+            if self.params is None:
+                response = await self.client.get(settings.url(path))
+            else:
+                response = await self.client.get(settings.url(path), params=tuple(self.params()))
         except httpx.TimeoutException as err:
             return transport_error(settings, path, err, timed_out=True)
         except Exception as err:  # httpx.HTTPError, or one it does not wrap (httpx.InvalidURL...)
@@ -165,7 +181,7 @@ class SharedBalancePoller:
             return transport_error(settings, path, err, timed_out=False)
         try:
             return interpret_response(
-                settings, BALANCE, response.status_code, response.headers, response.content
+                settings, self.endpoint, response.status_code, response.headers, response.content
             )
         except AimlApiError as err:
             return err
@@ -186,40 +202,65 @@ class SharedBalancePoller:
         await self.client.aclose()
 
 
-def _unwrap(outcome: Balance | AimlApiError) -> Balance:
+class SharedBalancePoller(SharedPoller[Balance]):
+    """The balance of one account, fetched for every trigger in one event loop that waits on it.
+
+    Use :func:`shared_balance_poller` to get one; it is closed when its last waiter leaves.
+
+    :param settings: The account's API settings.
+    """
+
+    def __init__(self, settings: ApiSettings) -> None:
+        super().__init__(settings, BALANCE)
+
+    async def balance(self) -> Balance:
+        """Return a fresh enough balance, joining a request in flight or starting one."""
+        return await self.get()
+
+    async def next_balance(self, timeout: float) -> Balance:
+        """Wait for the next balance: one fetched for any waiter, or after ``timeout`` our own.
+
+        :param timeout: Seconds to wait for someone else's answer before polling ourselves.
+        """
+        return await self.next(timeout)
+
+
+def _unwrap(outcome: RecordT | AimlApiError) -> RecordT:
     if isinstance(outcome, AimlApiError):
         raise outcome
     return outcome
 
 
-_PollerKey = tuple[str, str, str, float, float]
+_PollerKey = tuple[str, str, str, float, float, str, Hashable]
 
-_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_PollerKey, SharedBalancePoller]] = (
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_PollerKey, SharedPoller[Any]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _poller_key(settings: ApiSettings) -> _PollerKey:
+def _poller_key(settings: ApiSettings, path: str = BALANCE.path, query: Hashable = ()) -> _PollerKey:
     # Every setting that changes a request or its messages: triggers share a poller only when
     # their requests, errors and log lines would be the same.
     base_url, key_digest = settings.account_key
-    return (settings.conn_id, base_url, key_digest, settings.connect_timeout, settings.read_timeout)
+    return (
+        settings.conn_id,
+        base_url,
+        key_digest,
+        settings.connect_timeout,
+        settings.read_timeout,
+        path,
+        query,
+    )
 
 
 @asynccontextmanager
-async def shared_balance_poller(
-    settings: ApiSettings, poll_interval: float
-) -> AsyncIterator[SharedBalancePoller]:
-    """Join (or start) the poller of ``settings`` in the running event loop.
-
-    :param settings: The connection's API settings.
-    :param poll_interval: How often the caller polls; bounds the age of answers served to anyone.
-    """
+async def _joined(
+    key: _PollerKey, make: Callable[[], SharedPoller[Any]], poll_interval: float
+) -> AsyncIterator[SharedPoller[Any]]:
     pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
-    key = _poller_key(settings)
     poller = pollers.get(key)
     if poller is None:
-        poller = pollers[key] = SharedBalancePoller(settings)
+        poller = pollers[key] = make()
     token = object()
     poller.waiters[token] = poll_interval
     try:
@@ -232,6 +273,44 @@ async def shared_balance_poller(
             await poller.aclose()
 
 
-def active_pollers() -> list[SharedBalancePoller]:
+@asynccontextmanager
+async def shared_poller(
+    settings: ApiSettings,
+    poll_interval: float,
+    endpoint: Endpoint[RecordT],
+    *,
+    query: Hashable,
+    params: QueryParams,
+) -> AsyncIterator[SharedPoller[RecordT]]:
+    """Join (or start) the poller of ``endpoint`` with ``query`` on ``settings`` in the running loop.
+
+    :param settings: The connection's API settings.
+    :param poll_interval: How often the caller polls; bounds the age of answers served to anyone.
+    :param endpoint: The endpoint read.
+    :param query: What makes two callers' requests the same (e.g. window and key prefix); callers
+        with equal settings, endpoint and ``query`` share one poller.
+    :param params: Returns the query parameters of a request when it is sent; must depend only on
+        ``query`` (and the time).
+    """
+    key = _poller_key(settings, endpoint.path, ("query", query))
+    async with _joined(key, lambda: SharedPoller(settings, endpoint, params), poll_interval) as poller:
+        yield poller
+
+
+@asynccontextmanager
+async def shared_balance_poller(
+    settings: ApiSettings, poll_interval: float
+) -> AsyncIterator[SharedBalancePoller]:
+    """Join (or start) the poller of ``settings`` in the running event loop.
+
+    :param settings: The connection's API settings.
+    :param poll_interval: How often the caller polls; bounds the age of answers served to anyone.
+    """
+    async with _joined(_poller_key(settings), lambda: SharedBalancePoller(settings), poll_interval) as poller:
+        assert isinstance(poller, SharedBalancePoller)  # the balance key holds only these
+        yield poller
+
+
+def active_pollers() -> list[SharedPoller[Any]]:
     """Return the pollers open in the running event loop (for tests and benchmarks)."""
     return list(_POLLERS.get(asyncio.get_running_loop(), {}).values())

@@ -1,8 +1,10 @@
 """The spend-budget gate's trigger: fire once a key's spend over a window is below a budget.
 
-The deferrable :class:`~airflow_aimlapi.sensors.budget.AimlApiSpendBudgetSensor` waits on it. It
-reads ``GET /v2/usage`` itself (one request per poll interval per trigger; not shared with other
-triggers), with the gate trigger's rules: transient failures are retried with a bounded backoff,
+The deferrable :class:`~airflow_aimlapi.sensors.budget.AimlApiSpendBudgetSensor` waits on it. Gates
+on the same connection settings, window and key prefix in one triggerer share one poller of
+``GET /v2/usage`` (:func:`~airflow_aimlapi.triggers._poller.shared_poller`): one request in flight
+and one recent answer, so N waiting gates cost about one request per poll interval. The gate
+trigger's rules hold: transient failures are retried with the poller's bounded backoff,
 a failure no waiting fixes is an error event, nothing is raised out of ``run()``, and a bad
 argument raises ``AimlApiArgumentError`` (the triggerer fails this trigger alone).
 """
@@ -10,26 +12,23 @@ argument raises ``AimlApiArgumentError`` (the triggerer fails this trigger alone
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
-import httpx
 from airflow.triggers.base import TriggerEvent
 
-from airflow_aimlapi._auth import AsyncBearerAuth
-from airflow_aimlapi._protocol import ApiSettings, backoff_delay, interpret_response, transport_error
 from airflow_aimlapi.budget import DEFAULT_WINDOW, check_budget_window, coerce_budget, usage_params
 from airflow_aimlapi.exceptions import (
     AimlApiArgumentError,
     AimlApiError,
     AimlApiInsufficientCreditsError,
-    AimlApiRateLimitError,
 )
 from airflow_aimlapi.hooks._query import check_key_prefix
 from airflow_aimlapi.records import USAGE, Usage
 from airflow_aimlapi.triggers import _common
-from airflow_aimlapi.triggers._common import LogCadence, argument_errors, event
-from airflow_aimlapi.triggers._poller import longest_backoff
+from airflow_aimlapi.triggers._common import LogCadence, argument_errors, check, event
+from airflow_aimlapi.triggers._poller import shared_poller
 from airflow_aimlapi.triggers.aimlapi import DEFAULT_CONN_ID, AimlApiBalanceTrigger
 from airflow_aimlapi.windows import utc_now
 
@@ -111,18 +110,12 @@ class AimlApiSpendBudgetTrigger(AimlApiBalanceTrigger):
             },
         )
 
-    async def _usage(self, client: httpx.AsyncClient, settings: ApiSettings) -> Usage:
-        path = USAGE.path
+    def _params(self) -> list[tuple[str, str]]:
+        # Computed at each request: a calendar window's end moves with the clock.
         params = usage_params(self.window, clock())
         if self.key_prefix:
             params.append(("key_prefix", self.key_prefix))
-        try:
-            response = await client.get(settings.url(path), params=tuple(params))
-        except httpx.TimeoutException as err:
-            raise transport_error(settings, path, err, timed_out=True) from None
-        except Exception as err:  # any transport failure is retried with backoff
-            raise transport_error(settings, path, err, timed_out=False) from None
-        return interpret_response(settings, USAGE, response.status_code, response.headers, response.content)
+        return params
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll the key's spend until it is below the budget or a permanent error occurs."""
@@ -131,41 +124,37 @@ class AimlApiSpendBudgetTrigger(AimlApiBalanceTrigger):
             yield self._error(settings)
             return
         conn = self.aimlapi_conn_id
-        try:
-            client = httpx.AsyncClient(
-                headers=settings.headers,
-                auth=AsyncBearerAuth(settings),
-                timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            )
-        except Exception as err:  # an HTTP client that cannot be built: fail this gate alone
-            yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
-            return
-        async with client:
-            wait, failures = self.first_check_delay, 0
+        async with AsyncExitStack() as stack:
+            try:
+                poller = await stack.enter_async_context(
+                    shared_poller(
+                        settings,
+                        self.poll_interval,
+                        USAGE,
+                        query=(self.window, self.key_prefix),
+                        params=self._params,
+                    )
+                )
+            except Exception as err:  # an HTTP client that cannot be built: fail this gate alone
+                yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
+                return
+            wait = self.first_check_delay
             cadence = LogCadence(self.poll_interval)
             while True:
-                if wait > 0:
-                    await _common.pause(wait)
                 try:
-                    usage = await self._usage(client, settings)
+                    usage = await check(poller, wait)
                 except AimlApiInsufficientCreditsError as err:
-                    wait, failures = self.poll_interval, 0
+                    wait = self.poll_interval
                     if cadence.due():
-                        self.log.info("%s Waiting (connection '%s'); next check in %.1f s.", err, conn, wait)
+                        self.log.info(
+                            "%s Waiting (connection '%s'); next check within %.1f s.", err, conn, wait
+                        )
                     continue
                 except AimlApiError as err:
                     if not err.retryable:
                         yield self._error(err)
                         return
-                    cap = longest_backoff(self.poll_interval)
-                    retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
-                    wait = backoff_delay(
-                        failures,
-                        base=self.poll_interval,
-                        cap=cap,
-                        retry_after=None if retry_after is None else min(retry_after, cap),
-                    )
-                    failures += 1
+                    wait = max(poller.seconds_until_retry(), self.poll_interval)
                     self.log.warning(
                         "%s Still waiting (connection '%s'). Next check in %.1f s.", err, conn, wait
                     )
@@ -173,7 +162,6 @@ class AimlApiSpendBudgetTrigger(AimlApiBalanceTrigger):
                 except Exception as err:  # nobody foresaw it: fail this gate alone
                     yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
                     return
-                failures = 0
                 if usage.spend < self.budget:
                     message = (
                         f"AIML API spend {usage.spend} USD over {self.window} < budget {self.budget} "
@@ -191,7 +179,7 @@ class AimlApiSpendBudgetTrigger(AimlApiBalanceTrigger):
                 if cadence.due():
                     self.log.info(
                         "AIML API spend %s USD over %s >= budget %s (connection '%s'): waiting; "
-                        "next check in %.1f s.",
+                        "next check within %.1f s.",
                         usage.spend,
                         self.window,
                         self.budget,

@@ -182,6 +182,9 @@ def resolve_destination(value: Any, *, owner: str) -> ObjectStoragePath:
             )
         try:
             path = ObjectStoragePath(value)
+            # universal-pathlib 0.2 (Airflow 3.0/3.1 pins) builds the filesystem lazily: ask for
+            # it now, so an unknown scheme or a missing fsspec package fails before any request.
+            path.fs  # noqa: B018
         except Exception as err:  # fsspec raises ValueError, ImportError... for unknown schemes
             raise AimlApiConfigError(
                 f"{owner}: destination {scrub(value)!r} cannot be opened: {scrub(err)}"

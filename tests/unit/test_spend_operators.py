@@ -301,10 +301,9 @@ def test_placeholders_are_filled_in_utc_without_a_timetable_zone(
     assert [p.name for p in tmp_path.iterdir()] == ["2026-11-29T23.jsonl"]
 
 
-def run_date_warnings(capsys: pytest.CaptureFixture[str]) -> list[str]:
-    # The task logger is structlog's, printed to stdout (not seen by caplog).
-    out = capsys.readouterr().out
-    return [line for line in out.splitlines() if "warning" in line and "names the file by the run's" in line]
+def run_date_warnings(log_lines: Any) -> list[str]:
+    # log_lines (tests/conftest.py) reads structlog's stdout (Airflow 3.3) and caplog (3.0).
+    return [line for line in log_lines("warning") if "names the file by the run's" in line]
 
 
 @pytest.mark.parametrize(
@@ -318,12 +317,12 @@ def run_date_warnings(capsys: pytest.CaptureFixture[str]) -> list[str]:
     ],
 )
 def test_a_destination_named_by_the_run_dates_warns_when_the_window_is_the_period_before(
-    aimlapi_fake: FakeAimlApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str
+    aimlapi_fake: FakeAimlApi, tmp_path: Path, log_lines: Any, template: str
 ) -> None:
     op = AimlApiLedgerExportOperator(task_id="ledger", destination=f"file://{tmp_path}/{template}.jsonl")
     op.destination = f"file://{tmp_path}/2026-07-02.jsonl"  # as Jinja renders it
     op.execute(context(empty=True))  # type: ignore[arg-type]
-    warnings = run_date_warnings(capsys)
+    warnings = run_date_warnings(log_lines)
     assert len(warnings) == 1, warnings
     assert template in warnings[0]
     assert "{start:%Y-%m-%d}" in warnings[0]
@@ -340,12 +339,12 @@ def test_a_destination_named_by_the_run_dates_warns_when_the_window_is_the_perio
     ],
 )
 def test_no_warning_when_the_destination_matches_its_rows(
-    aimlapi_fake: FakeAimlApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str, empty: bool
+    aimlapi_fake: FakeAimlApi, tmp_path: Path, log_lines: Any, template: str, empty: bool
 ) -> None:
     op = AimlApiLedgerExportOperator(task_id="ledger", destination=f"file://{tmp_path}/{template}.jsonl")
     op.destination = f"file://{tmp_path}/x.jsonl"
     op.execute(context(empty=empty))  # type: ignore[arg-type]
-    assert run_date_warnings(capsys) == []
+    assert run_date_warnings(log_lines) == []
 
 
 @pytest.mark.parametrize("period", ["7d", "{{ params.period }}", None])

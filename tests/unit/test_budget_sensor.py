@@ -1,5 +1,8 @@
 """AimlApiSpendBudgetSensor and AimlApiSpendBudgetTrigger: the balance sensor's outcome table, per mode.
 
+Every cell: each answer, in each mode, without flags and with ``soft_fail``, ``never_fail`` and
+``silent_fail`` (the rules of ``tests/unit/test_sensor_outcomes.py``).
+
 Each answer is served by a real :class:`FakeAimlApi`; the spend is what the fake's ledger says for
 the key over the window. Modes: poke, reschedule, deferrable (answer met at the worker's first
 check), and deferrable with the answer met by the trigger (run here, its event handed back
@@ -27,7 +30,7 @@ from airflow_aimlapi.exceptions import (
     AimlApiRequestError,
 )
 from airflow_aimlapi.sensors.budget import AimlApiSpendBudgetSensor
-from airflow_aimlapi.testing import FakeAimlApi
+from airflow_aimlapi.testing import FakeAimlApi, documented_body
 from airflow_aimlapi.triggers.budget import AimlApiSpendBudgetTrigger
 
 BUDGET = 10.0
@@ -35,6 +38,7 @@ WINDOW = "24h"
 REQUEST_TIMEOUT = 0.3
 MANY = 1000
 DONE, WAIT, FAIL_FAST, FAIL = "done", "wait", "fail fast", "fail"
+FLAGS = ("none", "soft_fail", "never_fail", "silent_fail")
 MODES = ("poke", "reschedule", "deferrable: first check", "deferrable: in trigger")
 
 
@@ -71,7 +75,12 @@ def _spent_recently(answer: Answer) -> Callable[[FakeAimlApi, int], None]:
     return serve
 
 
+def _slow(fake: FakeAimlApi, times: int) -> None:
+    fake.delay_next(REQUEST_TIMEOUT + 0.5, times=times)
+
+
 NOT_FOUND = {"message": "Cannot GET /v2/usage", "statusCode": 404}
+NOT_ALLOWED = {"message": "Management keys are not allowed here"}
 
 ANSWERS = [
     Answer("under budget", DONE, _spent(BUDGET - 1)),
@@ -79,23 +88,29 @@ ANSWERS = [
     Answer("at budget", WAIT, _spent(BUDGET)),
     Answer("over budget", WAIT, _spent(BUDGET + 5)),
     Answer("401", FAIL_FAST, _status(401), AimlApiAuthError),
+    Answer("403 not allowed", FAIL_FAST, _status(403, NOT_ALLOWED), AimlApiAuthError),
+    Answer("403 out of credits", WAIT, _status(403, documented_body("error-403"))),
     Answer("404", FAIL, _status(404, NOT_FOUND), AimlApiRequestError),
     Answer("invalid body", FAIL, _status(200, {"spend": "lots"}), AimlApiInvalidResponseError),
     Answer("429", WAIT, _status(429, None, **{"Retry-After": "1"})),
     Answer("5xx", WAIT, _status(503)),
+    Answer("timeout", WAIT, _slow),
 ]  # fmt: skip
 
 
 def expected(answer: Answer, flag: str) -> object:
-    skips = flag == "soft_fail"
+    """The balance sensor's rule (tests/unit/test_sensor_outcomes.py), for the budget gate."""
+    skips = flag in ("soft_fail", "never_fail")
     if answer.kind == DONE:
         return DONE
-    if answer.kind == WAIT:
+    if answer.kind == WAIT:  # ... until the sensor's timeout
         return AirflowSkipException if skips else AirflowSensorTimeout
     assert answer.error is not None
-    if answer.kind == FAIL_FAST:
+    if answer.kind == FAIL_FAST:  # spends no Airflow retries; silent_fail does not hide it
         return AirflowSkipException if skips else answer.error
-    return answer.error
+    if flag == "silent_fail":  # logged and waited out, until the timeout
+        return AirflowSensorTimeout
+    return AirflowSkipException if flag == "never_fail" else answer.error
 
 
 def _sensor(flag: str, **kwargs: Any) -> AimlApiSpendBudgetSensor:
@@ -186,7 +201,14 @@ def run_deferrable_in_trigger(answer: Answer, flag: str, fake: FakeAimlApi) -> o
     if event is None:
         return _outcome(lambda: _deferral_timed_out(sensor))
     next_kwargs = {**(info.value.kwargs or {}), "event": event.payload}
-    return _outcome(lambda: sensor.resume_execution("execute_complete", next_kwargs, {}))
+    again: TaskDeferred | None = None
+    try:
+        return _outcome(lambda: sensor.resume_execution("execute_complete", next_kwargs, {}))
+    except TaskDeferred as err:  # silent_fail: the error is logged and the gate defers again
+        again = err
+    assert isinstance(again.trigger, AimlApiSpendBudgetTrigger)
+    assert again.kwargs == info.value.kwargs  # the same deadline
+    return _outcome(lambda: _deferral_timed_out(sensor))
 
 
 async def _first_event(trigger: AimlApiSpendBudgetTrigger, fake: FakeAimlApi, *, expect_quiet: bool) -> Any:
@@ -218,7 +240,7 @@ RUNNERS = {
 }
 
 
-@pytest.mark.parametrize("flag", ["none", "soft_fail"])
+@pytest.mark.parametrize("flag", FLAGS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("answer", ANSWERS, ids=[a.name for a in ANSWERS])
 def test_every_cell_of_the_outcome_table(

@@ -119,6 +119,6 @@ with DAG(
         group_by=["dag_id", "task_id"],
         destination=(
             "{{ var.value.get('aimlapi_export_root', 'file:///tmp/aimlapi') }}"
-            "/cost_by_dag/{{ data_interval_start | ds }}.jsonl"
+            "/cost_by_dag/{start:%Y-%m-%d}.jsonl"  # filled with the attributed window's start
         ),
     )

@@ -98,7 +98,7 @@ def test_llm_runs_are_attributed_per_dag_and_task(
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
         "AIRFLOW__METRICS__STATSD_PORT": str(listener.port),
-        "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",  # tags appended to the name
+        # plain StatsD, Airflow's default: no tags on the wire
     }
     result = sandbox.run("dags", "test", "aimlapi_cost_by_dag", "2026-07-02", env={**env, **statsd})
     assert sandbox.run_state("aimlapi_cost_by_dag") == "success", result.stdout[-3000:]
@@ -109,7 +109,6 @@ def test_llm_runs_are_attributed_per_dag_and_task(
     assert set(got) == {"summarise", "classify"}
     for task_id, usd in got.items():
         assert usd == expected[task_id], task_id
-        assert round(usd, 2) == round(expected[task_id], 2)
     assert {g["task_id"]: g["requests"] for g in table["groups"]} == {"summarise": 2, "classify": 6}
     assert Decimal(table["unattributed"]["usd"]) == expected["<unattributed>"] == Decimal("0.75")
     assert table["unattributed"]["reasons"] == {"no_id": 1, "not_ours": 1, "other_dag": 0}
@@ -120,11 +119,10 @@ def test_llm_runs_are_attributed_per_dag_and_task(
     assert summarise["client_request_id"].startswith(f"af1:{LLM_DAG}:")
     assert Decimal(summarise["usd_spent"]) * 2 == got["summarise"]  # the same call in both runs
 
-    # Each DAG's spend reached a real StatsD listener as aimlapi.dag_spend, tagged dag_id and conn_id.
-    gauges = [line for line in listener.lines() if line.startswith("airflow.aimlapi.dag_spend,")]
+    # Plain StatsD drops tags: each DAG's spend reached a real listener under its own name.
+    gauges = [line for line in listener.lines() if line.startswith(f"airflow.aimlapi.dag_spend.{LLM_DAG}:")]
     assert len(gauges) == 1, listener.lines()
-    name, value = gauges[0].removesuffix("|g").rsplit(":", 1)
-    assert set(name.split(",")[1:]) == {f"dag_id={LLM_DAG}", "conn_id=aimlapi_default"}
+    value = gauges[0].removesuffix("|g").rsplit(":", 1)[1]
     assert float(value) == float(got["summarise"] + got["classify"])
     assert not any(KEY in line for line in listener.lines())
 

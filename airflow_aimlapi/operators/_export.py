@@ -57,7 +57,38 @@ def run_date_in_template(template: str) -> str | None:
     return None
 
 
-class AimlApiExportOperator(BaseOperator):
+class AimlApiHookMixin:
+    """The hook of an operator that reads through ``aimlapi_conn_id``, and how its errors name it.
+
+    For operators with ``task_id``, ``aimlapi_conn_id``, ``timeout`` and ``max_retries``
+    attributes (the export operators and the cost attribution operator).
+    """
+
+    task_id: str
+    aimlapi_conn_id: str
+    timeout: float | None
+    max_retries: int | None
+
+    @property
+    def owner_name(self) -> str:
+        """How errors name this task: ``"<class> '<task_id>'"``."""
+        return f"{type(self).__name__} '{self.task_id}'"
+
+    @cached_property
+    def hook(self) -> AimlApiHook:
+        """The hook for ``aimlapi_conn_id`` (built on first use, never at DAG parse time)."""
+        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+
+        return AimlApiHook(self.aimlapi_conn_id, timeout=self.timeout, max_retries=self.max_retries)
+
+    def close_hook(self) -> None:
+        """Close the hook's session, if one was opened: its pooled sockets end with the task."""
+        hook: AimlApiHook | None = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
+
+
+class AimlApiExportOperator(AimlApiHookMixin, BaseOperator):
     """Base of the export operators: stream one window's records to a file, return a summary.
 
     Subclasses set :attr:`record_type` and implement :meth:`records` (the hook's iterator) and,
@@ -108,24 +139,6 @@ class AimlApiExportOperator(BaseOperator):
         check_destination_placeholders(destination, owner=self.owner_name)
         if not is_template(destination) and isinstance(destination, str):
             resolve_destination(destination, owner=self.owner_name)
-
-    @property
-    def owner_name(self) -> str:
-        """How errors name this task: ``"<class> '<task_id>'"``."""
-        return f"{type(self).__name__} '{self.task_id}'"
-
-    @cached_property
-    def hook(self) -> AimlApiHook:
-        """The hook for ``aimlapi_conn_id`` (built on first use, never at DAG parse time)."""
-        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
-
-        return AimlApiHook(self.aimlapi_conn_id, timeout=self.timeout, max_retries=self.max_retries)
-
-    def close_hook(self) -> None:
-        """Close the hook's session, if one was opened: its pooled sockets end with the task."""
-        hook: AimlApiHook | None = self.__dict__.pop("hook", None)
-        if hook is not None:
-            hook.close()
 
     def window(self, context: Context) -> Window:
         """Return the window to export: the arguments', else the run's (see ``_interval``).

@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -15,7 +14,7 @@ from airflow_aimlapi._metrics import record_dag_spend
 from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks._spend import to_decimal
-from airflow_aimlapi.operators._export import string_tuple, window_destination
+from airflow_aimlapi.operators._export import AimlApiHookMixin, string_tuple, window_destination
 from airflow_aimlapi.operators._interval import check_window, explicit_window, is_template, window_from_run
 from airflow_aimlapi.operators._writer import (
     FILE_FORMATS,
@@ -30,7 +29,6 @@ from airflow_aimlapi.tracing import parse_client_request_id, part_digest
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
     from airflow_aimlapi.operators._interval import Window
     from airflow_aimlapi.records import RequestLog
 
@@ -106,7 +104,7 @@ def decimal_text(value: Decimal) -> str:
     return text if text != "-0" else "0"
 
 
-class AimlApiCostAttributionOperator(BaseOperator):
+class AimlApiCostAttributionOperator(AimlApiHookMixin, BaseOperator):
     """Attribute one window's AIML API spend to the DAGs, runs and tasks that made the calls.
 
     Reads the window's request logs (``GET /v2/logs``) a page at a time, reads each row's
@@ -223,24 +221,6 @@ class AimlApiCostAttributionOperator(BaseOperator):
             check_destination_placeholders(destination, owner=self.owner_name)
         if isinstance(destination, str) and not is_template(destination):
             resolve_destination(destination, owner=self.owner_name)
-
-    @property
-    def owner_name(self) -> str:
-        """How errors name this task: ``"<class> '<task_id>'"``."""
-        return f"{type(self).__name__} '{self.task_id}'"
-
-    @cached_property
-    def hook(self) -> AimlApiHook:
-        """The hook for ``aimlapi_conn_id`` (built on first use, never at DAG parse time)."""
-        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
-
-        return AimlApiHook(self.aimlapi_conn_id, timeout=self.timeout, max_retries=self.max_retries)
-
-    def close_hook(self) -> None:
-        """Close the hook's session, if one was opened: its pooled sockets end with the task."""
-        hook: AimlApiHook | None = self.__dict__.pop("hook", None)
-        if hook is not None:
-            hook.close()
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Attribute the window's spend; return the table (pushed to XCom as ``return_value``)."""

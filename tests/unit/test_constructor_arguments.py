@@ -118,7 +118,9 @@ CONSTRUCTORS: dict[str, Ctor] = {
     "AimlApiRequestLogExportOperator": Ctor(
         {"task_id": "t", "destination": DESTINATION}, {"timeout": TIMEOUT, "max_retries": RETRIES}
     ),
-    "AimlApiCostAttributionOperator": Ctor({"task_id": "t"}, {"timeout": TIMEOUT, "max_retries": RETRIES}),
+    "AimlApiCostAttributionOperator": Ctor(
+        {"task_id": "t"}, {"timeout": TIMEOUT, "max_retries": RETRIES, "max_groups": Num(0, whole=True)}
+    ),
     "AimlApiSpendBudgetSensor": Ctor(
         {"task_id": "t", "budget": 1.0},
         {

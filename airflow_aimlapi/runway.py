@@ -5,10 +5,11 @@ sources, or both:
 
 - the ledger: each ``CHARGE`` entry is spend at its ``created_at`` (top-ups, refunds and bonuses are
   ``TOPUP`` entries: not spend);
-- successive balance readings: a drop between two readings is spend at the later one; a rise is a
-  top-up and counts as nothing (never as negative spend). Spend is the sum of the drops, not the
-  first reading minus the last, so a top-up in the middle of the window hides only the spend made
-  between the two readings around it, never the spend before or after.
+- successive balance readings: a drop between two readings is spend spread evenly over the time
+  between them (only the part inside the window counts); a rise is a top-up and counts as nothing
+  (never as negative spend). Spend is the sum of the drops, not the first reading minus the last,
+  so a top-up in the middle of the window hides only the spend made between the two readings
+  around it, never the spend before or after.
 
 The spend rate is the spend inside the look-back window ``(now - lookback, now]`` divided by the
 part of that window the estimator knows about: the whole look-back once it was seeded from the
@@ -16,9 +17,11 @@ ledger, else the time since its first reading. ``hours_left = balance / rate`` (
 nothing was spent; ``0`` once the balance is at or below zero).
 
 History is bounded: spend is kept in at most :data:`MAX_BUCKETS` time buckets of
-``lookback / MAX_BUCKETS`` each (a drop is booked at the end of its bucket; the oldest bucket may
-reach up to one bucket before the window, so the rate is exact to one bucket), older buckets are
-dropped, so :meth:`RunwayEstimator.to_state` is small enough for the asset state store.
+``lookback / MAX_BUCKETS`` each (spend is booked at the end of its bucket, a drop between two
+readings pro rata over the buckets between them; the oldest bucket may reach up to one bucket
+before the window, so the spend is exact to one bucket's share of it, whatever the gaps between
+readings), older buckets are dropped, so :meth:`RunwayEstimator.to_state` is small enough for
+the asset state store.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ from airflow_aimlapi.windows import as_utc
 MAX_BUCKETS = 96
 #: The version of :meth:`RunwayEstimator.to_state`'s layout; another version is ignored on load.
 STATE_VERSION = 1
+#: A watcher acts on the rate (fires or re-arms) only once spend is known for this share of the
+#: look-back: from the ledger at once, from its own readings after a quarter of the window.
+MIN_KNOWN_FRACTION = 0.25
+#: Spend is summed to this many decimal places of a USD (float rounding of pro-rata parts).
+SPEND_DIGITS = 9
 _HOUR = 3600.0
 
 
@@ -111,6 +119,10 @@ class RunwayEstimator:
     def observe(self, at: datetime, balance: float) -> None:
         """Take a balance reading: a drop since the previous reading is spend, a rise a top-up.
 
+        The drop is spread pro rata over ``(previous reading, at]`` across the buckets it covers, and
+        the part before the window ``(at - lookback, at]`` is dropped: after a long gap (a triggerer
+        down for a day) only the window's share of the drop counts, not the whole drop at ``at``.
+
         :param at: When the balance was read.
         :param balance: The balance in USD.
         """
@@ -119,11 +131,25 @@ class RunwayEstimator:
             previous_at, previous = self._last
             if at <= previous_at:  # a reading out of order says nothing about the pace
                 return
-            self._book(at, previous - balance)
+            self._spread(previous_at, at, previous - balance)
             if self._known_since is None:
                 self._known_since = previous_at
         self._last = (at, balance)
         self._trim(at)
+
+    def _spread(self, start: datetime, end: datetime, usd: float) -> None:
+        # Book ``usd`` spent evenly over (start, end], only the part inside (end - lookback, end].
+        if usd <= 0:
+            return
+        total = (end - start).total_seconds()
+        lower = max(start, end - self.lookback)
+        while lower < end:
+            bucket_end = self._bucket_end(lower)
+            if bucket_end <= lower:  # lower sits on a bucket edge: its spend goes to the next bucket
+                bucket_end += self._bucket
+            upper = min(bucket_end, end)
+            self._book(upper, usd * (upper - lower).total_seconds() / total)
+            lower = upper
 
     def _trim(self, now: datetime) -> None:
         start = now - self.lookback
@@ -139,7 +165,28 @@ class RunwayEstimator:
         """
         now = as_utc(now)
         start = now - self.lookback
-        return sum(usd for end, usd in self._spend.items() if end > start)
+        # Rounded to a nano-dollar: a drop spread over many buckets must add up to the drop again.
+        return round(math.fsum(usd for end, usd in self._spend.items() if end > start), SPEND_DIGITS)
+
+    def known_span(self, now: datetime) -> timedelta:
+        """Return how much of the window ``(now - lookback, now]`` the spend is known for.
+
+        :param now: The end of the window.
+        """
+        if self._known_since is None:
+            return timedelta(0)
+        return max(timedelta(0), min(self.lookback, as_utc(now) - self._known_since))
+
+    def ready(self, now: datetime) -> bool:
+        """Say whether the rate is known well enough to act on (fire or re-arm a watcher).
+
+        It is once spend is known for at least :data:`MIN_KNOWN_FRACTION` of the look-back (a
+        ledger seed covers all of it): two readings one interval apart, one call between them,
+        would otherwise give a wildly high rate.
+
+        :param now: The end of the window.
+        """
+        return self.seeded and self.known_span(now) >= self.lookback * MIN_KNOWN_FRACTION
 
     def rate(self, now: datetime) -> float | None:
         """Return the spend rate in USD per hour, ``None`` while nothing is known or nothing was spent.

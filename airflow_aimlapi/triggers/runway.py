@@ -211,8 +211,18 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
             self.log.warning("Runway readings not restored from the asset state store (%s).", err)
             return None
         estimator = RunwayEstimator.from_state(state, self.lookback_delta)
-        if estimator is not None:
-            self.log.info("Runway window restored from the asset state store: no ledger read.")
+        if estimator is None:
+            return None
+        last = estimator.last_reading
+        if last is None or last[0] < clock() - self.lookback_delta:
+            # Down longer than the look-back: the stored readings say nothing about the window now.
+            self.log.info(
+                "Runway readings in the asset state store are older than the %s look-back: "
+                "re-seeding from the ledger.",
+                self.lookback,
+            )
+            return None
+        self.log.info("Runway window restored from the asset state store: no ledger read.")
         return estimator
 
     async def _save(self, crossing: Crossing, estimator: RunwayEstimator) -> None:

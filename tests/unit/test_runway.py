@@ -147,3 +147,36 @@ def test_a_reading_out_of_order_is_ignored() -> None:
     est.observe(T0 + H, 10)
     est.observe(T0, 50)
     assert (est.last_reading, est.rate(T0 + H)) == ((T0 + H, 10.0), None)
+
+
+def test_a_long_outage_books_only_the_windows_share_of_the_drop() -> None:
+    # 2.5 USD/h with a 6 h look-back, then 24 h without a reading (the triggerer was down).
+    est = RunwayEstimator(6 * H)
+    last = feed(est, [100 - 2.5 * i for i in range(7)])  # 85 at T0 + 6 h
+    later = last + 24 * H
+    est.observe(later, 85 - 2.5 * 24)  # 25 USD left
+    assert est.rate(later) == pytest.approx(2.5)  # not 60 USD / 6 h = 10 USD/h
+    assert est.hours_left(25, later) == pytest.approx(10.0)  # not 2.5 h
+
+
+def test_a_gap_longer_than_a_bucket_is_spread_over_it() -> None:
+    est = RunwayEstimator(6 * H)
+    est.observe(T0, 100)
+    est.observe(T0 + 4 * H, 92)  # 8 USD over 4 h
+    est.observe(T0 + 8 * H, 92)
+    # The window (T0 + 2 h, T0 + 8 h] holds half of the 4 h gap: 4 USD, not all 8.
+    assert est.spend(T0 + 8 * H) == pytest.approx(4.0)
+    assert est.rate(T0 + 8 * H) == pytest.approx(4 / 6)
+
+
+def test_ready_only_once_a_quarter_of_the_look_back_is_known() -> None:
+    est = RunwayEstimator(8 * H)
+    est.observe(T0, 100)
+    assert not est.ready(T0)
+    est.observe(T0 + timedelta(minutes=5), 98)  # one 2 USD call in 5 minutes: 24 USD/h
+    assert not est.ready(T0 + timedelta(minutes=5))
+    est.observe(T0 + 2 * H, 98)
+    assert est.ready(T0 + 2 * H)
+    seeded = RunwayEstimator(8 * H)
+    seeded.seed([], T0)
+    assert seeded.ready(T0)  # the ledger covers the whole look-back

@@ -237,3 +237,22 @@ def test_serialize_round_trips_and_holds_no_key() -> None:
     assert kwargs == {"aimlapi_conn_id": "c", "hours": 12.0, "lookback": "1d", "poll_interval": 30.0,
                       "request_timeout": None}  # fmt: skip
     assert AimlApiRunwayEventTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+def test_readings_older_than_the_look_back_are_not_restored_but_re_seeded(
+    fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
+) -> None:
+    store = FakeStateStore()
+    first = AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60)
+    first.asset_state_store = store  # type: ignore[assignment]
+    run(first, Script(monkeypatch, [1000, 997.5]))
+    # Down 24 h at 2.5 USD/h: the ledger holds the last 6 h of that spend.
+    for i in range(6):
+        fake.charge("openai/gpt-5", 2.5, at=T0 + (19.5 + i) * H)
+    monkeypatch.setattr(_crossing, "FIRED_IN_MEMORY", {})
+    again = AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60)
+    again.asset_state_store = store  # type: ignore[assignment]
+    events = run(again, Script(monkeypatch, [25], start=T0 + 25 * H))
+    assert fake.request_count(LEDGER) == 2  # re-seeded, not restored
+    assert "older than the 6h look-back" in said(log_lines)
+    assert [e["hours_left"] for e in events] == [pytest.approx(10.0)]  # 25 USD at 2.5 USD/h

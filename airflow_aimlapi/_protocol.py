@@ -453,14 +453,23 @@ async def amask_key(settings: ApiSettings) -> None:
     try:
         from airflow.sdk.log import amask_secret
     except ImportError:
-        # Older Airflow has only the sync form, which talks to the supervisor synchronously: on the
-        # event loop's own thread it can hit DeadlockImminentError (suppressed before 3.3.2) and
-        # the mask never arrives. A worker thread may block.
-        import asyncio
-
-        await asyncio.to_thread(mask_key, settings)
+        # Before Airflow 3.3 there is no async form, and the sync one also sends MaskSecret to the
+        # supervisor over the triggerer's channel: on the loop's own thread that can deadlock
+        # (DeadlockImminentError), and from a worker thread it interleaves with the loop's own
+        # requests ("Response read out of order!", which stops the whole triggerer on 3.0.6).
+        # A trigger's log lines are masked in the process that writes them, this one, so the key
+        # goes to this process's masker only.
+        _local_secrets_masker().add_mask(settings.api_key)
         return
     await amask_secret(settings.api_key)
+
+
+def _local_secrets_masker() -> Any:
+    try:  # Airflow 3.1 and 3.2
+        from airflow.sdk._shared.secrets_masker import _secrets_masker
+    except ImportError:  # Airflow 3.0
+        from airflow.sdk.execution_time.secrets_masker import _secrets_masker
+    return _secrets_masker()
 
 
 def coerce_poll_interval(value: Any, *, owner: str, floor: float) -> float:

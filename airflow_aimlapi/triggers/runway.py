@@ -124,7 +124,8 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
     def rearmed(self, left: float | None) -> bool:
         """Say whether a fired watcher may fire again: the runway is back above the line by the margin.
 
-        :param left: The hours left, ``None`` while nothing is spent.
+        :param left: The hours left, ``None`` while nothing is spent (a known rate of zero: the
+            watcher never asks while the rate is unknown, it holds instead).
         """
         return left is None or left >= self.hours * (1 + REARM_MARGIN)
 
@@ -180,7 +181,10 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
                     record_runway(conn, rate or 0.0, left)
                     await self._save(crossing, estimator)
                     holds = left is not None and left < self.hours
-                    if holds and not crossing.fired:
+                    if not estimator.seeded:
+                        # Unknown rate (no ledger, one reading so far): hold, neither fire nor re-arm.
+                        await crossing.record_if_due()
+                    elif holds and not crossing.fired:
                         yield event(self._payload(balance, rate, left, now))
                         crossing.yielded()
                     elif crossing.fired and self.rearmed(left):

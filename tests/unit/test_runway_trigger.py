@@ -256,3 +256,22 @@ def test_readings_older_than_the_look_back_are_not_restored_but_re_seeded(
     assert fake.request_count(LEDGER) == 2  # re-seeded, not restored
     assert "older than the 6h look-back" in said(log_lines)
     assert [e["hours_left"] for e in events] == [pytest.approx(10.0)]  # 25 USD at 2.5 USD/h
+
+
+def test_an_unknown_rate_after_a_restart_neither_re_arms_nor_fires(
+    fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A management key: the ledger cannot be read, the estimate comes from readings only.
+    monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_DEFAULT", fake.connection_json(api_key=MANAGEMENT))
+    store = FakeStateStore()
+    monkeypatch.setattr(_crossing, "RECORD_AFTER", 0.0)
+    first = AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60)
+    first.asset_state_store = store  # type: ignore[assignment]
+    assert len(run(first, Script(monkeypatch, [20, 18, 16]))) == 1
+    store.data.pop(first.readings_key)  # no usable stored readings; the fired crossing is kept
+    monkeypatch.setattr(_crossing, "FIRED_IN_MEMORY", {})
+    again = AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60)
+    again.asset_state_store = store  # type: ignore[assignment]
+    # Still below the line all along (7 h, then 6 h left): the first reading's unknown rate must
+    # not clear the fired crossing, so no second event for the same fall.
+    assert run(again, Script(monkeypatch, [16, 14, 12], start=T0 + 3 * H)) == []

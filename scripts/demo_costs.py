@@ -9,6 +9,7 @@ fake's generated history carries no Airflow ids) for the demo to print last.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,11 +33,10 @@ def cost_by_dag_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None, say: Any
     # "Now" is taken once, and the fake bills the calls on its clock, held inside that UTC day:
     # a demo started just before midnight still finds its calls in the day it attributes.
     now = datetime.now(UTC)
-    last_instant = datetime.combine(now.date(), datetime.max.time(), UTC).replace(microsecond=999000)
     started_at = time.monotonic()
     account = fake._account
     real_clock = account.clock
-    account.clock = lambda: min(now + timedelta(seconds=time.monotonic() - started_at), last_instant)
+    account.clock = day_clock(now, lambda: time.monotonic() - started_at)
     try:
         _run_llm_dag(sandbox, env, now, say)
     finally:
@@ -48,6 +48,16 @@ def cost_by_dag_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None, say: Any
         print(result.stdout[-3000:])
         raise SystemExit(f"{COSTS} did not succeed")
     return format_table(sandbox.xcom(COSTS, "attribute_spend"))
+
+
+def day_clock(now: datetime, elapsed: Callable[[], float]) -> Callable[[], datetime]:
+    """Return a clock that runs on from ``now`` but never leaves ``now``'s UTC day.
+
+    :param now: The demo's one "now" (aware, UTC).
+    :param elapsed: Seconds since ``now``.
+    """
+    last_instant = datetime.combine(now.date(), datetime.max.time(), UTC).replace(microsecond=999000)
+    return lambda: min(now + timedelta(seconds=elapsed()), last_instant)
 
 
 def _run_llm_dag(sandbox: AirflowSandbox, env: dict[str, str], now: datetime, say: Any) -> None:

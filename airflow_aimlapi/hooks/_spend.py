@@ -202,6 +202,15 @@ def to_decimal(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
+def decimal_text(value: Decimal) -> str:
+    """Return an exact amount as plain text for XCom and files: ``"41.0375"``, never ``"4.10375E+1"``.
+
+    :param value: The amount.
+    """
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
 def add_up_usage(parts: Sequence[Usage]) -> Usage:
     """Add the answers of consecutive windows into one :class:`Usage` over their union.
 

@@ -13,7 +13,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_aimlapi._metrics import record_dag_spend
 from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
 from airflow_aimlapi.exceptions import AimlApiConfigError
-from airflow_aimlapi.hooks._spend import to_decimal
+from airflow_aimlapi.hooks._spend import decimal_text, to_decimal
 from airflow_aimlapi.operators._export import AimlApiHookMixin, string_tuple, window_destination
 from airflow_aimlapi.operators._interval import check_window, explicit_window, is_template, window_from_run
 from airflow_aimlapi.operators._writer import (
@@ -93,15 +93,6 @@ class Tally:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
         }
-
-
-def decimal_text(value: Decimal) -> str:
-    """Return a Decimal as plain text: ``"41.0375"``, never ``"4.10375E+1"``.
-
-    :param value: The amount.
-    """
-    text = format(value.normalize(), "f")
-    return text if text != "-0" else "0"
 
 
 class AimlApiCostAttributionOperator(AimlApiHookMixin, BaseOperator):

@@ -181,8 +181,10 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
                     record_runway(conn, rate or 0.0, left)
                     await self._save(crossing, estimator)
                     holds = left is not None and left < self.hours
-                    if not estimator.seeded:
-                        # Unknown rate (no ledger, one reading so far): hold, neither fire nor re-arm.
+                    if not estimator.ready(now):
+                        # Unknown rate (no ledger, one reading so far), or known for too short a
+                        # span (one call between two readings is no pace): hold, neither fire nor
+                        # re-arm.
                         await crossing.record_if_due()
                     elif holds and not crossing.fired:
                         yield event(self._payload(balance, rate, left, now))

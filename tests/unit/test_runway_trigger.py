@@ -162,7 +162,8 @@ def test_a_ledger_that_cannot_be_read_leaves_the_watcher_on_its_own_readings(
     events = run(trigger, script)
     assert fake.request_count(LEDGER) == 1
     assert "own balance readings once it has two" in said(log_lines)
-    assert [e["hours_left"] for e in events] == [4.0]  # 8 USD at 2 USD/h, from two readings
+    # Not at the second reading (1 h known < a quarter of 6 h): 6 USD at 2 USD/h at the third.
+    assert [e["hours_left"] for e in events] == [3.0]
 
 
 def test_a_5xx_ledger_at_cold_start_is_logged_not_raised(
@@ -170,7 +171,7 @@ def test_a_5xx_ledger_at_cold_start_is_logged_not_raised(
 ) -> None:
     fake.fail_next(503, path=LEDGER, times=5)
     script = Script(monkeypatch, [10, 9])
-    events = run(AimlApiRunwayEventTrigger(hours=12, poll_interval=60), script)
+    events = run(AimlApiRunwayEventTrigger(hours=12, lookback="2h", poll_interval=60), script)
     assert [e["hours_left"] for e in events] == [9.0]
     assert "Could not read the ledger" in said(log_lines)
 
@@ -267,11 +268,22 @@ def test_an_unknown_rate_after_a_restart_neither_re_arms_nor_fires(
     monkeypatch.setattr(_crossing, "RECORD_AFTER", 0.0)
     first = AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60)
     first.asset_state_store = store  # type: ignore[assignment]
-    assert len(run(first, Script(monkeypatch, [20, 18, 16]))) == 1
+    assert len(run(first, Script(monkeypatch, [20, 18, 16, 14]))) == 1  # recorded at the 4th
     store.data.pop(first.readings_key)  # no usable stored readings; the fired crossing is kept
     monkeypatch.setattr(_crossing, "FIRED_IN_MEMORY", {})
     again = AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60)
     again.asset_state_store = store  # type: ignore[assignment]
-    # Still below the line all along (7 h, then 6 h left): the first reading's unknown rate must
+    # Still below the line all along (6 h, then 5 h left): the first reading's unknown rate must
     # not clear the fired crossing, so no second event for the same fall.
-    assert run(again, Script(monkeypatch, [16, 14, 12], start=T0 + 3 * H)) == []
+    assert run(again, Script(monkeypatch, [14, 12, 10], start=T0 + 4 * H)) == []
+
+
+def test_a_cold_start_without_the_ledger_waits_for_a_quarter_of_the_look_back(
+    fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_DEFAULT", fake.connection_json(api_key=MANAGEMENT))
+    # 4 USD/h from the start: 24 h look-back, so the rate counts once 6 h are known.
+    script = Script(monkeypatch, [100, 96, 92, 88, 84, 80, 76])
+    events = run(AimlApiRunwayEventTrigger(hours=100, lookback="24h", poll_interval=60), script)
+    assert [e["observed_at"] for e in events] == [(T0 + 6 * H).isoformat()]  # not T0 + 1 h
+    assert events[0]["hours_left"] == pytest.approx(19.0)

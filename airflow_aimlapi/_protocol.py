@@ -465,11 +465,13 @@ async def amask_key(settings: ApiSettings) -> None:
 
 
 def _local_secrets_masker() -> Any:
+    import importlib
+
     try:  # Airflow 3.1 and 3.2
-        from airflow.sdk._shared.secrets_masker import _secrets_masker
+        module = importlib.import_module("airflow.sdk._shared.secrets_masker")
     except ImportError:  # Airflow 3.0
-        from airflow.sdk.execution_time.secrets_masker import _secrets_masker
-    return _secrets_masker()
+        module = importlib.import_module("airflow.sdk.execution_time.secrets_masker")
+    return module._secrets_masker()
 
 
 def coerce_poll_interval(value: Any, *, owner: str, floor: float) -> float:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from airflow_aimlapi._paths import MAX_WINDOW_DAYS
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.windows import as_utc, format_instant, parse_period, quote_argument
 
@@ -40,6 +41,9 @@ def coerce_budget(value: Any, *, owner: str, param: str = "budget") -> float:
 def check_budget_window(value: Any, *, owner: str, param: str = "window") -> str:
     """Check a budget window: ``"today"``, ``"this_month"``, or a period such as ``"24h"``/``"7d"``.
 
+    A rolling period is at most ``MAX_WINDOW_DAYS`` (92) days: the deferrable gate reads it as one
+    ``/v2/usage`` ``period``, which the API refuses past that, so every mode refuses it when built.
+
     :param value: The window.
     :param owner: Who holds the parameter, named in the error.
     :param param: The parameter's name, named in the error.
@@ -47,12 +51,18 @@ def check_budget_window(value: Any, *, owner: str, param: str = "window") -> str
     if isinstance(value, str) and value.strip() in CALENDAR_WINDOWS:
         return value.strip()
     try:
-        parse_period(value, owner=owner, param=param)
+        length = parse_period(value, owner=owner, param=param)
     except AimlApiConfigError:
         raise AimlApiConfigError(
             f"{owner}: {param} must be 'today', 'this_month' (calendar, UTC) or a rolling period "
             f"such as '24h' or '7d', got {quote_argument(value)}."
         ) from None
+    # One /v2/usage call per check (the trigger sends it as ``period``): the API refuses longer.
+    if length > timedelta(days=MAX_WINDOW_DAYS):
+        raise AimlApiConfigError(
+            f"{owner}: {param} must be at most {MAX_WINDOW_DAYS} days (the longest window /v2/usage "
+            f"reads in one call), got {quote_argument(value)}."
+        )
     return str(value).strip()
 
 

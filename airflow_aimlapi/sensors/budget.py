@@ -23,7 +23,7 @@ from airflow_aimlapi.exceptions import (
     AimlApiRateLimitError,
 )
 from airflow_aimlapi.hooks._query import check_key_prefix
-from airflow_aimlapi.sensors.aimlapi import AimlApiBalanceSensor
+from airflow_aimlapi.sensors.aimlapi import AimlApiBalanceSensor, _sensor_seconds
 from airflow_aimlapi.windows import utc_now
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
         ``[operators] default_deferrable``.
     :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
         ``timeout`` extra.
+    :param poll_interval: Seconds (or a timedelta) between checks: another name for Airflow's
+        ``poke_interval`` (give one; both with different values is refused, naming them).
     """
 
     template_fields: Sequence[str] = ("budget", "window", "key_prefix", "aimlapi_conn_id")
@@ -76,6 +78,7 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
         aimlapi_conn_id: str = "aimlapi_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         request_timeout: float | None = None,
+        poll_interval: float | timedelta | None = None,
         **kwargs: Any,
     ) -> None:
         if "min_balance" in kwargs:  # the balance sensor's, not this gate's
@@ -83,6 +86,8 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
                 f"{type(self).__name__} '{kwargs.get('task_id')}': min_balance is not an argument of "
                 "the spend-budget gate (use budget)."
             )
+        if poll_interval is not None:  # the issue's name for Airflow's poke_interval
+            _poke_interval_alias(poll_interval, kwargs)
         super().__init__(
             min_balance=0.0,
             aimlapi_conn_id=aimlapi_conn_id,
@@ -210,3 +215,19 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
             usage: dict[str, Any] = event["usage"]
             return usage
         return super().execute_complete(context, event, deadline)
+
+
+def _seconds(value: Any) -> Any:
+    return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+def _poke_interval_alias(poll_interval: Any, kwargs: dict[str, Any]) -> None:
+    # ``poll_interval`` is checked as ``poke_interval`` is, then passed on as it.
+    owner = f"AimlApiSpendBudgetSensor '{kwargs.get('task_id')}'"
+    _sensor_seconds(poll_interval, owner=owner, param="poll_interval")
+    if "poke_interval" in kwargs and _seconds(kwargs["poke_interval"]) != _seconds(poll_interval):
+        raise AimlApiConfigError(
+            f"{owner}: poll_interval ({poll_interval!r}) and poke_interval ({kwargs['poke_interval']!r}) "
+            "are one setting under two names: give one."
+        )
+    kwargs["poke_interval"] = poll_interval

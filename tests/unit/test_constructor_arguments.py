@@ -129,6 +129,8 @@ CONSTRUCTORS: dict[str, Ctor] = {
             "request_timeout": TIMEOUT,
             "max_retries": RETRIES,
             "poke_interval": SENSOR_SECONDS,
+            # The name for poke_interval: checked as it is, kept as it.
+            "poll_interval": Num(0.0, MAX_SENSOR_SECONDS, read=lambda sensor: sensor.poke_interval),
             "timeout": SENSOR_SECONDS,
         },
     ),

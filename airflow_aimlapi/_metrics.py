@@ -12,11 +12,14 @@ import re
 
 #: The gauge's name (Airflow adds its ``[metrics] statsd_prefix``, ``airflow.`` by default).
 BALANCE_GAUGE = "aimlapi.balance"
-#: The spend rate of every runway the provider computes (USD per hour), tagged ``conn_id``.
+#: The spend rate of every runway the provider computes (USD per hour), tagged ``conn_id`` and
+#: ``lookback`` (and sent as ``aimlapi.spend_rate.<lookback>`` for plain StatsD).
 SPEND_RATE_GAUGE = "aimlapi.spend_rate"
-#: The hours left of every runway the provider computes, tagged ``conn_id`` (not sent while nothing
-#: was spent in the look-back: the runway is then unbounded).
+#: The hours left of every runway the provider computes, tagged ``conn_id`` and ``lookback``.
 RUNWAY_HOURS_GAUGE = "aimlapi.runway_hours"
+#: ``aimlapi.runway_hours`` while nothing was spent in the look-back (the runway is unbounded): a
+#: year, above any alert line.
+UNBOUNDED_RUNWAY_HOURS = 8760.0
 #: One DAG's spend over the window the cost attribution operator read (USD), tagged ``dag_id``.
 DAG_SPEND_GAUGE = "aimlapi.dag_spend"
 #: Plain StatsD drops tags (Airflow adds them to the name only with ``statsd_influxdb_enabled``), so
@@ -82,21 +85,29 @@ def record_dag_spend(conn_id: str, dag_id: str, usd: float) -> None:
         log.debug("Could not publish %s", DAG_SPEND_GAUGE, exc_info=True)
 
 
-def record_runway(conn_id: str, spend_rate: float, hours_left: float | None) -> None:
+def record_runway(conn_id: str, spend_rate: float, hours_left: float | None, lookback: str) -> None:
     """Publish a runway just computed as ``aimlapi.spend_rate`` and ``aimlapi.runway_hours``.
 
-    ``aimlapi.runway_hours`` is not sent while ``hours_left`` is ``None`` (nothing spent). A metrics
-    failure never fails the caller: it is logged at debug level and dropped.
+    Each gauge is sent twice: tagged ``conn_id`` and ``lookback`` (Datadog, OpenTelemetry, StatsD
+    with InfluxDB tags), and as ``<gauge>.<lookback>`` (``aimlapi.runway_hours.6h``) tagged
+    ``conn_id``, which plain StatsD (it drops tags) keeps apart per look-back: a 6 h and a 24 h
+    watcher, and ``get_runway``, never overwrite one series. While nothing was spent in the
+    look-back (``hours_left`` is ``None``) ``aimlapi.runway_hours`` is sent as
+    :data:`UNBOUNDED_RUNWAY_HOURS`, so an earlier low value never lingers. A metrics failure never
+    fails the caller: it is logged at debug level and dropped.
 
     :param conn_id: The Airflow connection the runway was computed for (the ``conn_id`` tag).
     :param spend_rate: The spend rate in USD per hour.
     :param hours_left: The hours the balance lasts at that rate, or ``None``.
+    :param lookback: The look-back the rate was taken over, as given (``"6h"``; the ``lookback`` tag).
     """
+    hours = UNBOUNDED_RUNWAY_HOURS if hours_left is None else hours_left
+    part = _STAT_UNSAFE.sub("_", lookback.strip())
     try:
         from airflow.providers.common.compat.sdk import Stats
 
-        Stats.gauge(SPEND_RATE_GAUGE, spend_rate, tags={"conn_id": conn_id})
-        if hours_left is not None:
-            Stats.gauge(RUNWAY_HOURS_GAUGE, hours_left, tags={"conn_id": conn_id})
+        for gauge, value in ((SPEND_RATE_GAUGE, spend_rate), (RUNWAY_HOURS_GAUGE, hours)):
+            Stats.gauge(gauge, value, tags={"conn_id": conn_id, "lookback": lookback.strip()})
+            Stats.gauge(f"{gauge}.{part}", value, tags={"conn_id": conn_id})
     except Exception:  # metrics must never break a task or a trigger
         log.debug("Could not publish %s / %s", SPEND_RATE_GAUGE, RUNWAY_HOURS_GAUGE, exc_info=True)

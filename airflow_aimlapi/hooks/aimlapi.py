@@ -369,7 +369,7 @@ class AimlApiHook(BaseHook):
             lookback_end=end,
             autotopup_enabled=detail.autotopup_settings.is_enabled,
         )
-        record_runway(self.aimlapi_conn_id, runway.spend_rate_usd_per_hour, runway.hours_left)
+        record_runway(self.aimlapi_conn_id, runway.spend_rate_usd_per_hour, runway.hours_left, str(lookback))
         return runway
 
     def _paged_get(

@@ -155,6 +155,7 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
                     estimator = await self._seed(poller, settings)
                 wait = 0.0
                 cadence = LogCadence(self.poll_interval)
+                publish = LogCadence(self.poll_interval)  # gauges and the state-store write
                 while poller is not None and estimator is not None:
                     try:
                         balance = (await check(poller, wait)).current_balance
@@ -178,8 +179,9 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
                     estimator.observe(now, balance)
                     rate = estimator.rate(now)
                     left = hours_left(balance, rate)
-                    record_runway(conn, rate or 0.0, left)
-                    await self._save(crossing, estimator)
+                    if publish.due():  # at this watcher's own interval, however often the poller answers
+                        record_runway(conn, rate or 0.0, left, self.lookback)
+                        await self._save(crossing, estimator)
                     holds = left is not None and left < self.hours
                     if not estimator.ready(now):
                         # Unknown rate (no ledger, one reading so far), or known for too short a

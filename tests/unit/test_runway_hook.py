@@ -37,8 +37,8 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAimlApi]:
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, float | None]]:
-    calls: list[tuple[str, float, float | None]] = []
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, float | None, str]]:
+    calls: list[tuple[str, float, float | None, str]] = []
     monkeypatch.setattr(hook_module, "record_runway", lambda *args: calls.append(args))
     return calls
 
@@ -62,7 +62,7 @@ def test_runway_counts_charges_of_every_key_over_the_lookback_only(
     assert runway.lookback_start == NOW - 6 * H
     assert runway.lookback_end == NOW
     assert runway.autotopup_enabled is True
-    assert published == [("aimlapi_default", 1.0, balance)]
+    assert published == [("aimlapi_default", 1.0, balance, "6h")]
     ledger = [dict(parse_qsl(r.query)) for r in fake.requests if r.path == "/v2/billing/transactions"]
     assert [q["direction"] for q in ledger] == ["CHARGE"]
     assert json.loads(json.dumps(runway.to_dict()))["lookback_end"] == NOW.isoformat()
@@ -77,7 +77,7 @@ def test_nothing_spent_means_no_hours_left(fake: FakeAimlApi, published: list[An
         hook.close()
     assert (runway.spend_rate_usd_per_hour, runway.hours_left) == (0.0, None)
     assert runway.lookback_start == NOW - 24 * H
-    assert published == [("aimlapi_default", 0.0, None)]
+    assert published == [("aimlapi_default", 0.0, None, "24h")]
 
 
 @pytest.mark.parametrize("lookback", ["", "6", "0h", "-1d", "1w", 6, None, True])
@@ -123,17 +123,24 @@ def test_the_operator_checks_runway_lookback_when_built() -> None:
         AimlApiBillingOperator(task_id="r", runway_lookback="soon")
 
 
-def test_record_runway_publishes_both_gauges_tagged_with_the_connection(
+def test_record_runway_publishes_both_gauges_tagged_with_the_connection_and_lookback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from airflow.providers.common.compat.sdk import Stats
 
     sent: list[tuple[str, float, dict[str, str]]] = []
     monkeypatch.setattr(Stats, "gauge", lambda name, value, tags=None, **_: sent.append((name, value, tags)))
-    _metrics.record_runway("c1", 2.5, 40.0)
-    _metrics.record_runway("c1", 0.0, None)
+    _metrics.record_runway("c1", 2.5, 40.0, "6h")
+    _metrics.record_runway("c1", 0.0, None, "24h")
+    tagged6, tagged24 = {"conn_id": "c1", "lookback": "6h"}, {"conn_id": "c1", "lookback": "24h"}
     assert sent == [
-        ("aimlapi.spend_rate", 2.5, {"conn_id": "c1"}),
-        ("aimlapi.runway_hours", 40.0, {"conn_id": "c1"}),
-        ("aimlapi.spend_rate", 0.0, {"conn_id": "c1"}),
+        ("aimlapi.spend_rate", 2.5, tagged6),
+        ("aimlapi.spend_rate.6h", 2.5, {"conn_id": "c1"}),
+        ("aimlapi.runway_hours", 40.0, tagged6),
+        ("aimlapi.runway_hours.6h", 40.0, {"conn_id": "c1"}),
+        # Nothing spent: an unbounded runway is sent as a year, never left at a stale low value.
+        ("aimlapi.spend_rate", 0.0, tagged24),
+        ("aimlapi.spend_rate.24h", 0.0, {"conn_id": "c1"}),
+        ("aimlapi.runway_hours", _metrics.UNBOUNDED_RUNWAY_HOURS, tagged24),
+        ("aimlapi.runway_hours.24h", _metrics.UNBOUNDED_RUNWAY_HOURS, {"conn_id": "c1"}),
     ]

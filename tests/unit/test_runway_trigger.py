@@ -287,3 +287,29 @@ def test_a_cold_start_without_the_ledger_waits_for_a_quarter_of_the_look_back(
     events = run(AimlApiRunwayEventTrigger(hours=100, lookback="24h", poll_interval=60), script)
     assert [e["observed_at"] for e in events] == [(T0 + 6 * H).isoformat()]  # not T0 + 1 h
     assert events[0]["hours_left"] == pytest.approx(19.0)
+
+
+class CountingStore(FakeStateStore):
+    """Counts the writes of each key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: dict[str, int] = {}
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.writes[key] = self.writes.get(key, 0) + 1
+        await super().aset(key, value)
+
+
+def test_readings_and_gauges_go_out_at_the_watchers_own_interval(
+    fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shared poller answers every hour (a faster gate's interval); this watcher's is 4 h.
+    gauges: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(runway_module, "record_runway", lambda *args: gauges.append(args))
+    store = CountingStore()
+    trigger = AimlApiRunwayEventTrigger(hours=1, lookback="6h", poll_interval=4 * 3600)
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    run(trigger, Script(monkeypatch, [1000 - i for i in range(9)]))
+    assert store.writes[trigger.readings_key] == 3  # readings 1, 5 and 9 of 9
+    assert [g[3] for g in gauges] == ["6h"] * 3  # tagged with the look-back

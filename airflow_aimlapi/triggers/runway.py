@@ -151,16 +151,15 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
                     )
                 except Exception as err:  # never end run()
                     problem = _common.unforeseen(conn, err)
-                if poller is not None and estimator is None:
-                    estimator = await self._seed(poller, settings)
                 wait = 0.0
                 cadence = LogCadence(self.poll_interval)
                 publish = LogCadence(self.poll_interval)  # gauges and the state-store write
-                while poller is not None and estimator is not None:
+                while poller is not None:
+                    out_of_credits = False
                     try:
                         balance = (await check(poller, wait)).current_balance
                     except AimlApiInsufficientCreditsError:
-                        balance = 0.0
+                        balance, out_of_credits = 0.0, True
                     except AimlApiError as err:
                         await crossing.record_if_due()
                         if not err.retryable:
@@ -176,6 +175,12 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
                         break
                     wait = self.poll_interval
                     now = clock()
+                    if estimator is None:
+                        # The first reading first, then the ledger up to that reading's stamp: spend
+                        # after the seed's end is not in the reading too. The shared poller does not
+                        # say how old its answer is, so a cached one (up to one interval) may still
+                        # overlap the seed by that much.
+                        estimator = await self._seed(poller, settings, now)
                     estimator.observe(now, balance)
                     rate = estimator.rate(now)
                     left = hours_left(balance, rate)
@@ -196,6 +201,12 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
                     else:
                         await crossing.record_if_due()
                     if cadence.due():
+                        if out_of_credits:
+                            self.log.warning(
+                                "AIML API account out of credits (403, connection '%s'): counted as "
+                                "a balance of 0 USD.",
+                                conn,
+                            )
                         self.log.info(
                             "AIML API runway (connection '%s'): balance %s USD, %s USD/h over %s, %s h "
                             "left (line %s h). Next check within %.1f s.",
@@ -241,10 +252,12 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
         except Exception as err:  # keep watching; memory still holds the readings
             self.log.warning("Could not keep the runway readings in the asset state store: %s", err)
 
-    async def _seed(self, poller: SharedBalancePoller, settings: ApiSettings) -> RunwayEstimator:
-        # A new estimator, its window seeded once from the ledger's charges when they can be read.
+    async def _seed(
+        self, poller: SharedBalancePoller, settings: ApiSettings, now: datetime
+    ) -> RunwayEstimator:
+        # A new estimator, its window seeded once from the ledger's charges up to ``now`` (the first
+        # reading's stamp) when they can be read.
         estimator = RunwayEstimator(self.lookback_delta)
-        now = clock()
         try:
             charges = await self._ledger_charges(poller, settings, now - self.lookback_delta, now)
         except Exception as err:  # 403 for a management key, 5xx, anything: never raised

@@ -313,3 +313,29 @@ def test_readings_and_gauges_go_out_at_the_watchers_own_interval(
     run(trigger, Script(monkeypatch, [1000 - i for i in range(9)]))
     assert store.writes[trigger.readings_key] == 3  # readings 1, 5 and 9 of 9
     assert [g[3] for g in gauges] == ["6h"] * 3  # tagged with the look-back
+
+
+def test_out_of_credits_is_a_balance_of_zero_said_in_the_log(
+    fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
+) -> None:
+    from airflow_aimlapi.exceptions import AimlApiInsufficientCreditsError
+
+    script = Script(monkeypatch, [5])
+    plain = script._check
+
+    async def out_after_first(poller: Any, wait: float) -> Balance:
+        if script.read == 1:
+            script.read += 1
+            script.now = script.start + H
+            script._loop_time[0] += 3600.0
+            raise AimlApiInsufficientCreditsError("Out of credits.")
+        return await plain(poller, wait)
+
+    script.balances.append(0)  # the 403's place in the script (never returned)
+    monkeypatch.setattr(runway_module, "check", out_after_first)
+    fake.charge("openai/gpt-5", 6.0, at=T0 - 3 * H)  # 1 USD/h over the 6 h look-back
+    events = run(AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60), script)
+    assert [e["hours_left"] for e in events] == [5.0]  # then 0 h: still below, no second event
+    logged = said(log_lines)
+    assert "out of credits (403, connection 'aimlapi_default'): counted as a balance of 0" in logged
+    assert "balance 0.0 USD" in logged

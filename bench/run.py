@@ -24,6 +24,9 @@ ratio against a peer measured in the same run:
 7. A ledger export of about 10,000 and 100,000 entries (peak memory added, rows per second) vs the
    obvious requests script; 8. a 30,000-row logs export under 200 requests per 60 s vs the floor
    that limit sets (both in bench/spend.py).
+10. The cost of forecasting: API calls per poll interval for N runway + N balance watchers + N
+   waiting gates on one account, and poll intervals until the forecast sees a doubled pace
+   (bench/runway.py).
 """
 
 from __future__ import annotations
@@ -590,6 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     import attribution  # bench/attribution.py: benchmark 9, cost attribution of a day (#15)
 
     attribution.bench_attribution(1_000 if args.smoke else 50_000, row)
+    import runway  # bench/runway.py: benchmark 10, the cost of forecasting (#16)
+
+    runway.bench_runway(args.smoke, row, fmt)
     from airflow import __version__ as airflow_version
 
     header = (

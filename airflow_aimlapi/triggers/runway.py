@@ -5,7 +5,9 @@ in steady state it costs no API call of its own. The spend rate comes from
 :class:`~airflow_aimlapi.runway.RunwayEstimator`: a watcher that starts cold seeds its look-back
 window once from the ledger (``CHARGE`` entries) and says so in its log; from then on each balance
 drop between two readings is spend. A ledger that cannot be read (403 for a management key, 5xx)
-is logged, and the estimate comes from the watcher's own readings once it has two.
+is logged, and the estimate comes from the watcher's own readings. Until spend is known for a
+quarter of the look-back (at once after a ledger seed) the watcher holds: it neither fires nor
+re-arms on a rate taken over too short a span.
 """
 
 from __future__ import annotations
@@ -263,7 +265,8 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
         except Exception as err:  # 403 for a management key, 5xx, anything: never raised
             self.log.warning(
                 "Could not read the ledger to seed the runway window (connection '%s'): %s "
-                "Estimating from this watcher's own balance readings once it has two.",
+                "Estimating from this watcher's own balance readings once they span a quarter of the "
+                "look-back.",
                 self.aimlapi_conn_id,
                 str(err).rstrip(" .") + ".",
             )

@@ -161,7 +161,7 @@ def test_a_ledger_that_cannot_be_read_leaves_the_watcher_on_its_own_readings(
     trigger = AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60)
     events = run(trigger, script)
     assert fake.request_count(LEDGER) == 1
-    assert "own balance readings once it has two" in said(log_lines)
+    assert "own balance readings once they span a quarter of the look-back" in said(log_lines)
     # Not at the second reading (1 h known < a quarter of 6 h): 6 USD at 2 USD/h at the third.
     assert [e["hours_left"] for e in events] == [3.0]
 

@@ -141,3 +141,30 @@ def test_other_windows_prefixes_and_the_balance_get_their_own_pollers(rolling_fa
     assert len(queries) == 3  # one per window and prefix: the two 24h gates shared one request
     assert sum(f"key_prefix={prefix}" in q for q in queries) == 1
     assert sum(q.startswith("start=") for q in queries) == 1  # "today": from 00:00 UTC to now
+
+
+def test_gates_sharing_a_poller_honour_one_retry_after_together(rolling_fake: Any) -> None:
+    fake, _ = rolling_fake
+    fake.fail_next(429, None, headers={"Retry-After": "30"}, path=USAGE)
+
+    async def scenario() -> tuple[float, int]:
+        tasks = [
+            asyncio.ensure_future(
+                _events(AimlApiSpendBudgetTrigger(budget=10, window="24h", poll_interval=0.05))
+            )
+            for _ in range(10)
+        ]
+        await wait_for(lambda: fake.request_count(USAGE) >= 1 and bool(active_pollers()))
+        poller = active_pollers()[0]
+        # The 429 is in and all ten wait for the next answer (asyncio.Event: one future each).
+        await wait_for(lambda: poller._inflight is None and len(poller._published._waiters) == 10)
+        delay = poller._retry_at - poller._outcome_at
+        requests = fake.request_count(USAGE)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return delay, requests
+
+    delay, requests = asyncio.run(scenario())
+    assert delay == 30.0  # below the 60 s cap: honoured
+    assert requests == 1  # ten gates, one request, no hot loop while the API asked us to wait

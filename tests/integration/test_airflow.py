@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _airflow_output import without_test_supervisor_echo
 from airflow import __version__ as airflow_version
 from packaging.version import Version
 
@@ -33,15 +34,6 @@ def sandbox() -> Iterator[AirflowSandbox]:
 def fake() -> Iterator[FakeAimlApi]:
     with FakeAimlApi(api_key=KEY, balance=100.5) as api:
         yield api
-
-
-def _without_test_supervisor_echo(text: str) -> str:
-    # Airflow 3.0.x `dags test` runs tasks under an in-process test supervisor that logs every
-    # message body at debug level, including MaskSecret(value=...), which Airflow itself sends for
-    # every connection password it fetches. Airflow 3.3 and real (socket) supervisors do not log
-    # message bodies; the e2e test checks every log of a real scheduler and triggerer with no
-    # exclusion. Only those exact Airflow lines are dropped here.
-    return "\n".join(line for line in text.splitlines() if "MaskSecret(value=" not in line)
 
 
 def _conn(fake: FakeAimlApi, api_key: str | None = None) -> dict[str, str]:
@@ -212,5 +204,5 @@ def test_wrong_key_fails_the_sensor_after_one_try(sandbox: AirflowSandbox, fake:
     assert sandbox.run_state(dag) == "failed"
     assert "AimlApiAuthError" in result.stdout + result.stderr
     assert fake.request_count() == 1
-    assert wrong not in _without_test_supervisor_echo(result.stdout + result.stderr)
-    assert wrong not in _without_test_supervisor_echo(sandbox.logs_text())
+    assert wrong not in without_test_supervisor_echo(result.stdout + result.stderr)
+    assert wrong not in without_test_supervisor_echo(sandbox.logs_text())

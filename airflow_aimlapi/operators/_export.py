@@ -61,7 +61,7 @@ class AimlApiHookMixin:
     """The hook of an operator that reads through ``aimlapi_conn_id``, and how its errors name it.
 
     For operators with ``task_id``, ``aimlapi_conn_id``, ``timeout`` and ``max_retries``
-    attributes (the export operators and the cost attribution operator).
+    attributes (the usage, export and cost attribution operators).
     """
 
     task_id: str

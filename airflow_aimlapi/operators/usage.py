@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
 from airflow_aimlapi.exceptions import AimlApiConfigError
+from airflow_aimlapi.operators._export import AimlApiHookMixin
 from airflow_aimlapi.operators._interval import check_window, explicit_window, window_from_run
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 
-
-class AimlApiUsageOperator(BaseOperator):
+class AimlApiUsageOperator(AimlApiHookMixin, BaseOperator):
     """Fetch one API key's spend over a window (``GET /v2/usage/detail`` or ``/v2/usage``) into XCom.
 
     Usage is per key: by default the connection's own key, or the key whose first 8 characters
@@ -83,24 +81,6 @@ class AimlApiUsageOperator(BaseOperator):
         self.timeout = coerce_timeout(timeout, owner=self.owner_name, param="timeout")
         self.max_retries = coerce_retries(max_retries, owner=self.owner_name)
         check_window(period=period, start=start, end=end, owner=self.owner_name)
-
-    @property
-    def owner_name(self) -> str:
-        """How errors name this task: ``"<class> '<task_id>'"``."""
-        return f"{type(self).__name__} '{self.task_id}'"
-
-    @cached_property
-    def hook(self) -> AimlApiHook:
-        """The hook for ``aimlapi_conn_id`` (built on first use, never at DAG parse time)."""
-        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
-
-        return AimlApiHook(self.aimlapi_conn_id, timeout=self.timeout, max_retries=self.max_retries)
-
-    def close_hook(self) -> None:
-        """Close the hook's session, if one was opened: its pooled sockets end with the task."""
-        hook: AimlApiHook | None = self.__dict__.pop("hook", None)
-        if hook is not None:
-            hook.close()
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch the window's spend and return it (pushed to XCom as ``return_value``)."""

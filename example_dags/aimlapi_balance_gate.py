@@ -40,6 +40,7 @@ def balance_gate(dag_id: str, *, deferrable: bool) -> DAG:
         tags=["aimlapi", "example"],
         doc_md=__doc__,
     ) as dag:
+        # [START howto_sensor_aimlapi_balance]
         wait_for_credits = AimlApiBalanceSensor(
             task_id="wait_for_credits",
             min_balance="{{ params.min_balance }}",
@@ -48,6 +49,7 @@ def balance_gate(dag_id: str, *, deferrable: bool) -> DAG:
             mode="poke" if deferrable else "reschedule",
             deferrable=deferrable,
         )
+        # [END howto_sensor_aimlapi_balance]
 
         @task
         def run_llm_batch(balance: dict[str, Any]) -> str:

@@ -24,7 +24,9 @@ with DAG(
     tags=["aimlapi", "example"],
     doc_md=__doc__,
 ):
+    # [START howto_operator_aimlapi_billing]
     billing = AimlApiBillingOperator(task_id="fetch_billing")
+    # [END howto_operator_aimlapi_billing]
 
     @task
     def report(detail: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:

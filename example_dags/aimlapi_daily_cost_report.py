@@ -48,11 +48,17 @@ with DAG(
     tags=["aimlapi", "example"],
     doc_md=__doc__,
 ):
+    # [START howto_operator_aimlapi_ledger_export]
     ledger = AimlApiLedgerExportOperator(task_id="export_ledger", destination=f"{ROOT}/ledger/{DAY}.jsonl")
+    # [END howto_operator_aimlapi_ledger_export]
+    # [START howto_operator_aimlapi_request_log_export]
     logs = AimlApiRequestLogExportOperator(
         task_id="export_request_logs", destination=f"{ROOT}/logs/{DAY}.jsonl"
     )
+    # [END howto_operator_aimlapi_request_log_export]
+    # [START howto_operator_aimlapi_usage]
     usage = AimlApiUsageOperator(task_id="spend_per_model")
+    # [END howto_operator_aimlapi_usage]
 
     @task
     def report(usage: dict[str, Any], ledger: dict[str, Any], logs: dict[str, Any]) -> dict[str, Any]:

@@ -74,7 +74,7 @@ with DAG(
     tags=["aimlapi", "example"],
     doc_md=__doc__,
 ):
-
+    # [START howto_tracing_aimlapi_client]
     @task
     def summarise() -> dict[str, Any]:
         """One call; the client sends this task's id on every request it makes."""
@@ -88,6 +88,9 @@ with DAG(
             )
         return _spent(raw)
 
+    # [END howto_tracing_aimlapi_client]
+
+    # [START howto_tracing_aimlapi_per_call]
     @task
     def classify(prompt: str) -> dict[str, Any]:
         """One call per mapped task; the id names the map index and the prompt version."""
@@ -102,6 +105,8 @@ with DAG(
             )
         return _spent(raw)
 
+    # [END howto_tracing_aimlapi_per_call]
+
     summarise()
     classify.expand(prompt=PROMPTS)
 
@@ -114,6 +119,7 @@ with DAG(
     tags=["aimlapi", "example"],
     doc_md=__doc__,
 ):
+    # [START howto_operator_aimlapi_cost_attribution]
     AimlApiCostAttributionOperator(
         task_id="attribute_spend",
         group_by=["dag_id", "task_id"],
@@ -122,3 +128,4 @@ with DAG(
             "/cost_by_dag/{start:%Y-%m-%d}.jsonl"  # filled with the attributed window's start
         ),
     )
+    # [END howto_operator_aimlapi_cost_attribution]

@@ -33,6 +33,7 @@ from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
 POKE_INTERVAL = float(os.environ.get("AIMLAPI_POKE_INTERVAL", 300))
 THRESHOLD = float(os.environ.get("AIMLAPI_LOW_BALANCE_THRESHOLD", 10))
 
+# [START howto_trigger_aimlapi_balance_event]
 balance_low = Asset(
     name="aimlapi_balance_low",
     watchers=[
@@ -44,6 +45,7 @@ balance_low = Asset(
         )
     ],
 )
+# [END howto_trigger_aimlapi_balance_event]
 
 with DAG(
     dag_id="aimlapi_low_balance_alert",

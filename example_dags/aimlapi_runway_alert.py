@@ -30,6 +30,7 @@ POKE_INTERVAL = float(os.environ.get("AIMLAPI_POKE_INTERVAL", 300))
 HOURS = float(os.environ.get("AIMLAPI_RUNWAY_HOURS", 12))
 LOOKBACK = os.environ.get("AIMLAPI_RUNWAY_LOOKBACK", "6h")
 
+# [START howto_trigger_aimlapi_runway_event]
 runway_short = Asset(
     name="aimlapi_runway_short",
     watchers=[
@@ -39,6 +40,7 @@ runway_short = Asset(
         )
     ],
 )
+# [END howto_trigger_aimlapi_runway_event]
 
 with DAG(
     dag_id="aimlapi_runway_alert",

@@ -6,12 +6,15 @@ As soon as it listens it prints two lines, then serves until interrupted (Ctrl-C
     export AIRFLOW_CONN_AIMLAPI_DEFAULT='{"conn_type": "aimlapi", "host": ..., "password": ...}'
 
 The second line is ready to paste into the shell that runs Airflow. Nothing here imports
-Airflow, so the fake starts in well under a second.
+Airflow, so the fake starts in well under a second. The balance stays where ``--balance`` put it
+until something moves it: a client subcommand from another shell, or ``--rise-per-second``,
+which starts rising at start-up (so it is off by default: a gate would open before Airflow is up).
 
 Serving options add keys (``--key``, ``--management-key``), a generated spend history
 (``--history 5000 --history-days 14 --seed 1``) and the ``/v2/logs`` rate limit
 (``--logs-rate-limit``, ``--logs-rate-window``). Client subcommands drive a fake that is already
-running: ``charge``, ``top-up``, ``history``, ``add-key`` and ``account``, each with ``--url``.
+running, each with ``--url``: ``set-balance``, ``top-up``, ``charge``, ``history``, ``add-key`` and
+``account``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,16 @@ import threading
 from airflow_aimlapi._paths import LOGS_RATE_LIMIT, LOGS_RATE_WINDOW
 from airflow_aimlapi.testing import _client
 from airflow_aimlapi.testing.fake_api import FakeAimlApi
+
+PROG = "python -m airflow_aimlapi.testing"
+EPILOG = f"""\
+the balance moved from another shell while Airflow runs (URL: the fake's first output line):
+  {PROG} --balance 5                  # serve: prints its URL and an export line
+  {PROG} account --url URL            # the balance, ledger and log sizes, keys
+  {PROG} set-balance --url URL --usd 2
+  {PROG} top-up --url URL --usd 50    # a waiting balance gate opens at its next check
+
+each subcommand has its own --help."""
 
 
 def export_line(conn_id: str, connection_json: str) -> str:
@@ -43,15 +56,25 @@ def main(argv: list[str] | None = None) -> int:
     :param argv: Command-line arguments; ``sys.argv[1:]`` by default.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_aimlapi.testing",
+        prog=PROG,
         description="Serve a fake AIML API on 127.0.0.1; print its URL and an export line for Airflow. "
-        "With a client subcommand, drive a fake that is already running instead.",
+        "The balance stays where --balance put it until you move it. With a client subcommand, "
+        "drive a fake that is already running instead.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--api-key", default="fake-aimlapi-key", help="the key the fake accepts")
     parser.add_argument("--balance", type=float, default=123.45, help="starting balance in USD")
-    parser.add_argument("--rise-per-second", type=float, default=0.0, help="USD added per second")
-    parser.add_argument("--rise-until", type=float, default=None, help="stop rising at this balance")
+    parser.add_argument(
+        "--rise-per-second",
+        type=float,
+        default=0.0,
+        help="USD added per second, from start-up on (default 0: the balance stays put)",
+    )
+    parser.add_argument(
+        "--rise-until", type=float, default=None, help="stop rising at this balance (default: never)"
+    )
     parser.add_argument(
         "--conn-id", default="aimlapi_default", help="connection id of the export line (aimlapi_default)"
     )

@@ -16,14 +16,14 @@ from typing import Any
 
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
-    """Add the client subcommands (``charge``, ``top-up``, ``history``, ``add-key``, ``account``).
+    """Add the client subcommands: set-balance, top-up, charge, history, add-key, account.
 
     :param parser: The command line's parser.
     """
     commands = parser.add_subparsers(
         dest="command",
         title="client subcommands (drive a running fake; without one, serve a fake)",
-        metavar="{charge,top-up,history,add-key,account}",
+        metavar="{set-balance,top-up,charge,history,add-key,account}",
     )
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
@@ -31,6 +31,12 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--url", required=True, help="the running fake's URL (its first output line)")
         return sub
 
+    set_balance = command(
+        "set-balance", "set the balance to USD and stop any rise (one ADJUSTMENT ledger entry)"
+    )
+    set_balance.add_argument("--usd", type=float, required=True, help="the new balance in USD")
+    top_up = command("top-up", "add USD to the balance (a TOPUP/PAYMENT ledger entry)")
+    top_up.add_argument("--usd", type=float, required=True, help="USD to add")
     charge = command("charge", "record one request: a log row and, when it succeeded, a ledger charge")
     charge.add_argument("--model", required=True, help="the model, e.g. openai/gpt-5")
     charge.add_argument("--usd", type=float, required=True, help="its cost in USD")
@@ -40,8 +46,6 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     charge.add_argument("--key", default=None, help="the key (or its prefix) that made it; default: main key")
     charge.add_argument("--status", default="succeeded", choices=("succeeded", "failed"))
     charge.add_argument("--at", default=None, help="when (ISO-8601; naive is UTC); default: now")
-    top_up = command("top-up", "add USD to the balance (a TOPUP/PAYMENT ledger entry)")
-    top_up.add_argument("--usd", type=float, required=True, help="USD to add")
     history = command("history", "add a generated history of requests, charges and top-ups")
     history.add_argument("--requests", type=int, default=1000, help="log rows to add (default 1000)")
     history.add_argument("--days", type=float, default=7.0, help="how far back (default 7)")
@@ -70,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
             "status": args.status,
             "at": args.at,
         }
+    elif args.command == "set-balance":
+        name, body = "balance", {"set": args.usd}
     elif args.command == "top-up":
         name, body = "balance", {"top_up": args.usd}
     elif args.command == "history":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -27,30 +28,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def served() -> Iterator[str]:
+@contextlib.contextmanager
+def _serve(*args: str) -> Iterator[str]:
+    """Serve a fake with these options in a child process; yield its URL; stop it."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_aimlapi.testing",
-            "--api-key",
-            "main-key-0001",
-            "--key",
-            "other-key-0002",
-            "--management-key",
-            "admin-key-0003",
-            "--balance",
-            "10",
-            "--history",
-            "300",
-            "--history-days",
-            "2",
-            "--seed",
-            "4",
-            "--logs-rate-limit",
-            "2",
-        ],
+        [sys.executable, "-m", "airflow_aimlapi.testing", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,6 +51,29 @@ def served() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+@pytest.fixture
+def served() -> Iterator[str]:
+    with _serve(
+        "--api-key",
+        "main-key-0001",
+        "--key",
+        "other-key-0002",
+        "--management-key",
+        "admin-key-0003",
+        "--balance",
+        "10",
+        "--history",
+        "300",
+        "--history-days",
+        "2",
+        "--seed",
+        "4",
+        "--logs-rate-limit",
+        "2",
+    ) as url:
+        yield url
 
 
 def _api(url: str, path: str, key: str = "main-key-0001") -> tuple[int, dict[str, Any]]:
@@ -117,3 +122,41 @@ def test_bad_serving_options_are_refused_naming_them() -> None:
     done = _run("--history", "10", "--history-days", "0")
     assert done.returncode == 2
     assert "days" in done.stderr
+
+
+def _balance(url: str) -> float:
+    status, billing = _api(url, "/v2/billing", key="fake-aimlapi-key")
+    assert status == 200, billing
+    return float(billing["current_balance"])
+
+
+def test_the_documented_start_leaves_the_balance_until_a_shell_moves_it() -> None:
+    # The README's start command: no rise by default, so a gate stays shut until the user moves
+    # the balance (a rise from start-up opened every gate before `airflow standalone` was up).
+    # Several child processes run between start-up and these reads: any rise would show.
+    with _serve("--balance", "5") as url:
+        assert json.loads(_run("account", "--url", url).stdout)["balance"] == 5.0
+        assert _balance(url) == 5.0
+        moved = _run("set-balance", "--url", url, "--usd", "2")
+        assert moved.returncode == 0, moved.stderr
+        assert json.loads(moved.stdout)["balance"] == 2.0
+        assert _balance(url) == 2.0
+        topped = _run("top-up", "--url", url, "--usd", "50")
+        assert topped.returncode == 0, topped.stderr
+        assert json.loads(topped.stdout)["balance"] == 52.0
+        assert _balance(url) == 52.0
+        assert json.loads(_run("account", "--url", url).stdout)["balance"] == 52.0
+
+
+def test_the_help_shows_how_to_move_the_balance_from_a_shell() -> None:
+    done = _run("--help")
+    assert done.returncode == 0, done.stderr
+    for words in ("set-balance --url URL --usd", "top-up --url URL --usd", "stays where --balance"):
+        assert words in " ".join(done.stdout.split()), done.stdout
+    assert "--usd" in _run("set-balance", "--help").stdout
+
+
+def test_a_bad_balance_from_the_shell_is_refused_naming_it() -> None:
+    done = _run("set-balance", "--url", "http://127.0.0.1:9", "--usd", "lots")
+    assert done.returncode == 2
+    assert "--usd" in done.stderr

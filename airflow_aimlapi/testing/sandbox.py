@@ -11,76 +11,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_aimlapi.testing._ports import free_port
+from airflow_aimlapi.testing._sandbox_db import SandboxDatabase
+
+__all__ = ["AIMLAPI_CONNECTION_PREFIX", "AirflowSandbox", "cli_json", "free_port", "stack_env"]
+
 #: Connections of this provider that a sandbox inherits from its caller's environment.
 AIMLAPI_CONNECTION_PREFIX = "AIRFLOW_CONN_AIMLAPI_"
-
-
-#: Where :func:`free_port` looks: below Linux's default ephemeral range (32768-60999).
-_LISTEN_PORTS = range(20000, 32768)
-
-
-def _ephemeral_ports() -> range:
-    # The kernel hands these out to outgoing connections and bind(0) in every process on the
-    # machine, so a port picked from them can be taken in the seconds before an Airflow
-    # component, slow to start, binds it (seen in CI as an api-server exiting at start-up).
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return range(int(low), int(high) + 1)
-    except (OSError, ValueError):
-        return range(32768, 61000)
-
-
-#: Ports this process has handed out: a stack asks for several before any server binds one.
-_HANDED_OUT: set[int] = set()
-#: Not the global ``random``: a test (Hypothesis does) may seed that, and two processes seeded
-#: alike would then pick the same ports.
-_RANDOM = random.SystemRandom()
-
-
-def free_port() -> int:
-    """Return a TCP port that is free right now, for a server a test starts later.
-
-    Chosen at random outside the kernel's ephemeral range, so no outgoing connection or
-    ``bind(0)`` elsewhere on the machine takes it before the server binds it, never one this
-    process handed out before, and checked free on every interface (Airflow's log servers listen
-    on all of them). Where the ephemeral range leaves no room, the kernel picks (``bind(0)``).
-    """
-    ephemeral = _ephemeral_ports()
-    outside = [p for p in _LISTEN_PORTS if p not in ephemeral]
-    if not outside:
-        return _kernel_port()
-    candidates = [p for p in outside if p not in _HANDED_OUT]
-    for port in _RANDOM.sample(candidates, min(200, len(candidates))):
-        try:
-            for host in ("0.0.0.0", "127.0.0.1"):
-                with socket.socket() as sock:
-                    sock.bind((host, port))
-        except OSError:
-            continue
-        _HANDED_OUT.add(port)
-        return port
-    raise RuntimeError("no free TCP port found outside the ephemeral range")
-
-
-def _kernel_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    _HANDED_OUT.add(port)
-    return port
 
 
 def cli_json(stdout: str) -> Any:
@@ -133,7 +80,7 @@ def stack_env(api_port: int) -> dict[str, str]:
     }
 
 
-class AirflowSandbox:
+class AirflowSandbox(SandboxDatabase):
     """A temporary Airflow installation: its own ``AIRFLOW_HOME``, SQLite database and DAGs folder.
 
     Its commands inherit the caller's environment without its Airflow settings (``AIRFLOW__*``,
@@ -149,7 +96,7 @@ class AirflowSandbox:
 
     def __init__(self, dags_folder: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="aimlapi-airflow-"))
-        self.db_path = self.home / "airflow.db"
+        super().__init__(self.home / "airflow.db")
         inherited = {
             k: v
             for k, v in os.environ.items()
@@ -170,8 +117,6 @@ class AirflowSandbox:
         self._processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
         # Processes stopped on purpose (a restarted triggerer): their exit is no failure.
         self._stopped: set[int] = set()
-        # The database's layout of task tries, once known (see _tries_are_rows).
-        self._schema_has_try_rows: bool | None = None
 
     @property
     def airflow_bin(self) -> str:
@@ -319,129 +264,6 @@ class AirflowSandbox:
         for path in sorted(self.home.rglob("*.log")):
             parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a read-only SQL query on the sandbox's database.
-
-        :param sql: The query.
-        :param params: Its parameters.
-        """
-        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as conn:
-            return conn.execute(sql, params).fetchall()
-
-    def latest_run_id(self, dag_id: str) -> str | None:
-        """Return the newest run of a DAG, or ``None``.
-
-        :param dag_id: The DAG.
-        """
-        rows = self.query("SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,))
-        return str(rows[0][0]) if rows else None
-
-    def run_state(self, dag_id: str, run_id: str | None = None) -> str | None:
-        """Return the state of a DAG run (the newest by default).
-
-        :param dag_id: The DAG.
-        :param run_id: The run; defaults to the newest.
-        """
-        run_id = run_id or self.latest_run_id(dag_id)
-        rows = self.query("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", (dag_id, run_id))
-        return str(rows[0][0]) if rows else None
-
-    def task_states(self, dag_id: str, run_id: str | None = None) -> dict[str, tuple[str | None, int]]:
-        """Return ``{task_id: (state, try_number)}`` for a DAG run (the newest by default).
-
-        :param dag_id: The DAG.
-        :param run_id: The run; defaults to the newest.
-        """
-        run_id = run_id or self.latest_run_id(dag_id)
-        rows = self.query(
-            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = ? AND run_id = ?"
-            + (" AND working_set = 1" if self._tries_are_rows() else ""),
-            (dag_id, run_id),
-        )
-        return {str(task): (state, int(tries)) for task, state, tries in rows}
-
-    def earlier_tries(self, dag_id: str, run_id: str) -> list[tuple[str, int, str | None, bool]]:
-        """Return the tries of a DAG run's tasks before their latest one.
-
-        Each as ``(task_id, try_number, state, started)``: ``started`` is false for a try that
-        never ran (an executor that failed to launch it).
-
-        :param dag_id: The DAG.
-        :param run_id: The run.
-        """
-        if self._tries_are_rows():
-            sql = "SELECT task_id, try_number, state, start_date FROM task_instance WHERE working_set IS NULL"
-        else:
-            sql = "SELECT task_id, try_number, state, start_date FROM task_instance_history WHERE 1 = 1"
-        order = "ORDER BY task_id, try_number"
-        rows = self.query(f"{sql} AND dag_id = ? AND run_id = ? {order}", (dag_id, run_id))
-        return [(str(task), int(tries), state, start is not None) for task, tries, state, start in rows]
-
-    def rendered_fields(self, dag_id: str, task_id: str, run_id: str | None = None) -> dict[str, Any] | None:
-        """Return the template fields Airflow rendered for a task and stored (``None`` when absent).
-
-        What the UI's "Rendered Template" tab shows, decoded from JSON.
-
-        :param dag_id: The DAG.
-        :param task_id: The task.
-        :param run_id: The run; defaults to the newest.
-        """
-        run_id = run_id or self.latest_run_id(dag_id)
-        if self._tries_are_rows():
-            sql = (
-                "SELECT r.rendered_fields FROM rtif_v2 r JOIN task_instance ti ON r.task_instance_id = ti.id "
-                "WHERE ti.dag_id = ? AND ti.task_id = ? AND ti.run_id = ? AND ti.working_set = 1"
-            )
-        else:
-            sql = (
-                "SELECT rendered_fields FROM rendered_task_instance_fields "
-                "WHERE dag_id = ? AND task_id = ? AND run_id = ?"
-            )
-        fields: dict[str, Any] | None = _json_value(self.query(sql, (dag_id, task_id, run_id)))
-        return fields
-
-    def xcom(self, dag_id: str, task_id: str, key: str = "return_value", run_id: str | None = None) -> Any:
-        """Return a task's XCom value, decoded from JSON (``None`` when absent).
-
-        :param dag_id: The DAG.
-        :param task_id: The task that pushed it.
-        :param key: The XCom key.
-        :param run_id: The run; defaults to the newest.
-        """
-        run_id = run_id or self.latest_run_id(dag_id)
-        if self._tries_are_rows():
-            sql = (
-                "SELECT x.value FROM xcom_v2 x JOIN task_instance ti ON x.task_instance_id = ti.id "
-                "WHERE ti.dag_id = ? AND ti.task_id = ? AND x.key = ? AND ti.run_id = ? "
-                "AND ti.working_set = 1"
-            )
-        else:
-            sql = "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ? AND run_id = ?"
-        return _json_value(self.query(sql, (dag_id, task_id, key, run_id)))
-
-    def _tries_are_rows(self) -> bool:
-        """Whether this Airflow keeps every try of a task as a ``task_instance`` row of its own.
-
-        Airflow 3.4 does: the latest try's row has ``working_set`` true, earlier ones NULL (there
-        is no ``task_instance_history``), and XComs and rendered fields moved to tables keyed by
-        the try's row (``xcom_v2``, ``rtif_v2``). Read from the schema, not the version number,
-        so a pre-release with either layout is read right.
-        """
-        if self._schema_has_try_rows is None:
-            columns = {str(row[1]) for row in self.query("PRAGMA table_info(task_instance)")}
-            if not columns:  # not migrated yet: ask again later
-                return False
-            self._schema_has_try_rows = "working_set" in columns
-        return self._schema_has_try_rows
-
-
-def _json_value(rows: list[tuple[Any, ...]]) -> Any:
-    """Decode the JSON document in the first column of the first row (``None`` when absent)."""
-    if not rows or rows[0][0] is None:
-        return None
-    value = rows[0][0]
-    return json.loads(value.decode() if isinstance(value, bytes) else value)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from airflow_aimlapi.testing import FakeAimlApi, sandbox
-from airflow_aimlapi.testing.sandbox import AirflowSandbox, _ephemeral_ports, cli_json, free_port
+from airflow_aimlapi.testing import FakeAimlApi, _ports
+from airflow_aimlapi.testing._ports import _ephemeral_ports
+from airflow_aimlapi.testing._sandbox_db import SandboxDatabase
+from airflow_aimlapi.testing.sandbox import AirflowSandbox, cli_json, free_port
 
 
 def test_cli_json_skips_warnings_and_log_lines_that_start_with_a_bracket() -> None:
@@ -75,8 +78,8 @@ def test_free_port_skips_a_port_someone_listens_on(monkeypatch: pytest.MonkeyPat
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        monkeypatch.setattr(sandbox, "_LISTEN_PORTS", range(busy, busy + 1))
-        monkeypatch.setattr(sandbox, "_ephemeral_ports", lambda: range(0))
+        monkeypatch.setattr(_ports, "_LISTEN_PORTS", range(busy, busy + 1))
+        monkeypatch.setattr(_ports, "_ephemeral_ports", lambda: range(0))
         with pytest.raises(RuntimeError, match="no free TCP port"):
             free_port()
 
@@ -104,7 +107,59 @@ def test_processes_seeded_alike_still_pick_different_ports() -> None:
 def test_free_port_lets_the_kernel_pick_when_the_ephemeral_range_leaves_no_room(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sandbox, "_ephemeral_ports", lambda: range(1024, 65536))
+    monkeypatch.setattr(_ports, "_ephemeral_ports", lambda: range(1024, 65536))
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def _database(path: Path, *, tries_are_rows: bool) -> SandboxDatabase:
+    # The tables the sandbox reads, in the two layouts Airflow releases use: Airflow 3.4 keeps a
+    # row per try (working_set) and keys XComs and rendered fields by that row.
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY, dag_id TEXT, run_id TEXT, state TEXT)")
+        conn.execute(
+            "INSERT INTO dag_run (dag_id, run_id, state) VALUES ('d', 'old', 'done'), ('d', 'new', 'running')"
+        )
+        if tries_are_rows:
+            conn.execute(
+                "CREATE TABLE task_instance (id INTEGER, dag_id, task_id, run_id, try_number, working_set)"
+            )
+            conn.execute("CREATE TABLE xcom_v2 (task_instance_id, key, value)")
+            conn.execute("CREATE TABLE rtif_v2 (task_instance_id, rendered_fields)")
+            rows = [(1, "d", "t", "new", 1, None), (2, "d", "t", "new", 2, 1), (3, "d", "t", "old", 1, 1)]
+            conn.executemany("INSERT INTO task_instance VALUES (?, ?, ?, ?, ?, ?)", rows)
+            xcoms = [(1, "return_value", '"first try"'), (2, "return_value", '"latest"'), (2, "k", "7")]
+            conn.executemany(
+                "INSERT INTO xcom_v2 VALUES (?, ?, ?)", [*xcoms, (3, "return_value", '"old run"')]
+            )
+            conn.executemany("INSERT INTO rtif_v2 VALUES (?, ?)", [(1, '{"a": 0}'), (2, '{"a": 1}')])
+        else:
+            conn.execute("CREATE TABLE task_instance (dag_id, task_id, run_id, try_number)")
+            conn.execute("CREATE TABLE xcom (dag_id, task_id, run_id, key, value)")
+            conn.execute(
+                "CREATE TABLE rendered_task_instance_fields (dag_id, task_id, run_id, rendered_fields)"
+            )
+            by_task = [
+                ("new", "return_value", b'"latest"'),
+                ("new", "k", b"7"),
+                ("old", "return_value", b'"old run"'),
+            ]
+            conn.executemany("INSERT INTO xcom VALUES ('d', 't', ?, ?, ?)", by_task)
+            conn.execute("INSERT INTO rendered_task_instance_fields VALUES ('d', 't', 'new', '{\"a\": 1}')")
+    conn.close()
+    return SandboxDatabase(path)
+
+
+@pytest.mark.parametrize("tries_are_rows", [False, True], ids=["airflow-3.0-3.3", "airflow-3.4"])
+def test_xcoms_and_rendered_fields_come_from_the_latest_try_of_the_run_asked_for(
+    tmp_path: Path, tries_are_rows: bool
+) -> None:
+    db = _database(tmp_path / "airflow.db", tries_are_rows=tries_are_rows)
+    assert db.xcom("d", "t") == "latest"
+    assert db.xcom("d", "t", key="k") == 7
+    assert db.xcom("d", "t", run_id="old") == "old run"
+    assert db.xcom("d", "t", key="missing") is None
+    assert db.xcom("d", "other") is None
+    assert db.rendered_fields("d", "t") == {"a": 1}
+    assert db.rendered_fields("d", "t", run_id="old") is None

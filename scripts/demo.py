@@ -9,7 +9,9 @@ in-process against the fake API while the balance falls past its line and stays 
 Then the daily cost report (``aimlapi_daily_cost_report``) runs for the last two whole days, against
 a fake holding three days of generated history: each day's ledger and request logs are exported to
 files and the day's spend per model is printed. ``python scripts/demo.py --only cost-report`` runs
-that part alone. Files go to the throwaway Airflow's folder, deleted at the end like the rest.
+that part alone (``--only watcher``, the watcher). The report's files are kept in ``.demo/exports/``
+(ignored by git); everything else lives in the throwaway Airflow's temporary folder, removed at
+the end: the demo leaves nothing outside the repository (tests/integration/test_demo.py).
 
 With AIMLAPI_API_KEY set, the real API is used instead (AIMLAPI_MIN_BALANCE sets the required
 balance, default 0, so the gate opens at once on a funded account); the watcher part always uses
@@ -34,7 +36,6 @@ from demo_costs import cost_by_dag_demo  # scripts/demo_costs.py: spend per DAG 
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
-from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Where the cost report's files go: in the repository, ignored by git (.gitignore), kept after.
@@ -102,6 +103,10 @@ WATCH_BALANCES = (25.0, 18.0, 12.5, 8.0, 6.0, 4.5, 3.0, 2.0)
 
 async def watch_balance(fake: FakeAimlApi) -> list[dict[str, object]]:
     """Run a "below" watcher against the fake while the balance falls; return its events."""
+    # Imported here, not at the top: this imports Airflow into the demo's own process, which
+    # must happen after use_sandbox_home() (see there).
+    from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceEventTrigger
+
     trigger = AimlApiBalanceEventTrigger(threshold=WATCH_LINE, direction="below", poll_interval=1)
     events: list[dict[str, object]] = []
 
@@ -130,8 +135,22 @@ async def watch_balance(fake: FakeAimlApi) -> list[dict[str, object]]:
     return events
 
 
-def watcher_demo(fake: FakeAimlApi | None) -> None:
+def use_sandbox_home(sandbox: AirflowSandbox) -> None:
+    """Point Airflow in this process at the sandbox, as the sandbox's own commands are.
+
+    The watcher runs in this process, so Airflow is imported here too, and importing it creates
+    ``$AIRFLOW_HOME/logs``: with no ``AIRFLOW_HOME`` set that is ``~/airflow/logs``, left behind
+    outside the repository (and a shell's own ``AIRFLOW_HOME`` or ``AIRFLOW__*`` settings would
+    steer the demo). The sandbox's home is removed with the sandbox.
+    """
+    for name in [k for k in os.environ if k.startswith(("AIRFLOW__", "AIRFLOW_CONFIG"))]:
+        del os.environ[name]
+    os.environ.update({k: v for k, v in sandbox.env.items() if k.startswith("AIRFLOW")})
+
+
+def watcher_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None) -> None:
     """Show a watcher firing once for a drop below its line, however long the balance stays low."""
+    use_sandbox_home(sandbox)
     own = fake is None
     if fake is None:
         fake = FakeAimlApi().start()
@@ -222,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=["cost-report"], help="run only this part of the demo")
+    parser.add_argument("--only", choices=["cost-report", "watcher"], help="run only this part of the demo")
     only = parser.parse_args(argv).only
     api_key = os.environ.get("AIMLAPI_API_KEY")
     env = {"AIMLAPI_POKE_INTERVAL": "2"}
@@ -238,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"Using the built-in fake AIML API at {fake.url} (set AIMLAPI_API_KEY to use the real one)")
     try:
         with AirflowSandbox(ROOT / "example_dags", env=env) as sandbox:
+            if only == "watcher":
+                watcher_demo(sandbox, fake)
+                return 0
             say(f"Creating a throwaway Airflow (SQLite) in {sandbox.home}")
             sandbox.migrate()
             for dag_id in () if only else (GATE, DEFERRABLE):
@@ -252,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"({time.monotonic() - started:.0f} s)")
             cost_report_demo(sandbox, fake)
             costs = cost_by_dag_demo(sandbox, fake, say)
-        if not only:
-            watcher_demo(fake)
+            if not only:
+                watcher_demo(sandbox, fake)
         say("Spend per DAG and task (aimlapi_cost_by_dag, from the request logs' client request ids)")
         print(costs)
     finally:

@@ -23,7 +23,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTION = "## Testing your DAGs offline"
+SECTION = "## Example, tested offline"
 # A code block whose first line names the file it is, e.g. "# dags/credit_gate.py  (...)".
 FILE_BLOCK = re.compile(r"```python\n# (?P<path>[\w./-]+\.py)\b[^\n]*\n(?P<body>.*?)```", re.DOTALL)
 # Only what a wheel build reads: not the venvs, caches or another agent's build/ directory.

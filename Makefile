@@ -12,7 +12,7 @@ PINS := constraints/airflow-$(AIRFLOW_VERSION).txt
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: install test suite unit lint demo matrix bench dist clean ui-test screenshots
+.PHONY: install test suite unit lint demo matrix bench dist clean ui-test screenshots docs
 
 # uv resolves and installs Airflow's ~200 dependencies in seconds instead of minutes with pip,
 # which keeps a from-scratch CI run (four environments) inside its time budget. It writes no
@@ -117,6 +117,20 @@ screenshots: $(UI_STAMP)
 	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install -y chromium"; exit 1; }
 	$(MAKE) install VENV=.venvs/airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
 	AIRFLOW_OLDEST=$(AIRFLOW_OLDEST) AIMLAPI_SCREENSHOTS=docs $(BIN)/python -m pytest tests/ui -m ui $(PYTEST_ARGS)
+
+## make docs: the documentation site (Sphinx, docs/) into docs/_build/html. Every warning fails the
+## build (-W, all of them reported first: --keep-going), and nitpicky mode (-n) checks every internal
+## cross reference; a missing page, include, marker or image is a warning too. No link is fetched
+## from the network. -E: a fresh build every time, so no warning hides in a cached page.
+DOCS_STAMP := $(VENV)/.installed-docs-$(AIRFLOW_VERSION)
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -c $(PINS) -e ".[docs]"
+	touch $@
+
+docs: $(DOCS_STAMP)
+	rm -rf docs/_build
+	$(BIN)/sphinx-build -E -W --keep-going -n -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 bench: install
 	$(BIN)/python bench/run.py

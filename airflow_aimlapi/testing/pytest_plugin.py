@@ -212,7 +212,7 @@ def _create_db_before(state: AirflowTestHome, method: Callable[..., Any]) -> Cal
 
 @pytest.fixture
 def aimlapi_fake(monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config) -> Iterator[FakeAimlApi]:
-    """Start a :class:`FakeAimlApi` and point the ``aimlapi_default`` connection at it.
+    """Start a :class:`~airflow_aimlapi.testing.FakeAimlApi`; point ``aimlapi_default`` at it.
 
     During the test, the first ``dag.test()`` of the session creates the session's database.
     """

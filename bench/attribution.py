@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,14 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from _child import maxrss_kib, run_child
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-attribution-key"
 PAGE = 100
 DAGS, TASKS = 20, 10
-
-
-def _maxrss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
 def child(url: str, start: str, end: str) -> dict[str, Any]:
@@ -48,7 +44,7 @@ def child(url: str, start: str, end: str) -> dict[str, Any]:
     op = AimlApiCostAttributionOperator(
         task_id="bench", aimlapi_conn_id="aimlapi_bench", start=start, end=end
     )
-    base = _maxrss_kib()
+    base = maxrss_kib()
     began = time.perf_counter()
     result = op.execute({})  # type: ignore[arg-type]
     seconds = time.perf_counter() - began
@@ -57,7 +53,7 @@ def child(url: str, start: str, end: str) -> dict[str, Any]:
         "groups": len(result["groups"]) + result["other_groups"]["groups"],
         "total_usd": result["total"]["usd"],
         "seconds": seconds,
-        "added_kib": _maxrss_kib() - base,
+        "added_kib": maxrss_kib() - base,
     }
 
 
@@ -80,14 +76,7 @@ def _attribute(rows: int) -> tuple[dict[str, Any], Decimal]:
         expected = sum((Decimal(repr(r["cost"]["usd"])) for r in fake.request_logs()), Decimal(0))
         now = datetime.now(UTC)
         start, end = (now - timedelta(days=2)).isoformat(), (now + timedelta(hours=1)).isoformat()
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", fake.url, start, end],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"},
-        ).stdout
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        result = run_child(__file__, fake.url, start, end)
     return result, expected
 
 

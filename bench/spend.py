@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,13 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _child import maxrss_kib, run_child
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-spend-key"
 PAGE = 100
-
-
-def _maxrss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
 # -- the measured processes ------------------------------------------------------------------------
@@ -53,18 +50,18 @@ def child_ours(url: str, start: str, end: str, out: str) -> dict[str, Any]:
     op = AimlApiLedgerExportOperator(
         task_id="bench", destination=f"file://{out}", aimlapi_conn_id="aimlapi_bench", start=start, end=end
     )
-    base = _maxrss_kib()
+    base = maxrss_kib()
     began = time.perf_counter()
     summary = op.execute({})  # type: ignore[arg-type]
     seconds = time.perf_counter() - began
-    return {"rows": summary["rows"], "seconds": seconds, "added_kib": _maxrss_kib() - base}
+    return {"rows": summary["rows"], "seconds": seconds, "added_kib": maxrss_kib() - base}
 
 
 def child_naive(url: str, start: str, end: str, out: str) -> dict[str, Any]:
     """The obvious script: every page into one list, then the file; same measurements."""
     import requests
 
-    base = _maxrss_kib()
+    base = maxrss_kib()
     began = time.perf_counter()
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {KEY}"
@@ -81,7 +78,7 @@ def child_naive(url: str, start: str, end: str, out: str) -> dict[str, Any]:
         for row in rows:
             f.write(json.dumps(row) + "\n")
     seconds = time.perf_counter() - began
-    return {"rows": len(rows), "seconds": seconds, "added_kib": _maxrss_kib() - base}
+    return {"rows": len(rows), "seconds": seconds, "added_kib": maxrss_kib() - base}
 
 
 # -- 7. ledger export: memory and throughput -------------------------------------------------------
@@ -104,15 +101,7 @@ def _serve_fake(history: int, days: float) -> tuple[subprocess.Popen[str], str]:
 
 def _measure(kind: str, url: str, start: str, end: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="aimlapi-bench-") as folder:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", kind, url, start, end, f"{folder}/ledger.jsonl"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"},
-        ).stdout
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
+        return run_child(__file__, kind, url, start, end, f"{folder}/ledger.jsonl")
 
 
 def bench_ledger_export(

@@ -1,6 +1,6 @@
 """A StatsD listener for tests: a UDP socket on 127.0.0.1 that keeps every line it receives.
 
-Point Airflow's metrics at it (``AIRFLOW__METRICS__STATSD_ON=True``,
+Point Airflow's metrics at it (:meth:`StatsdListener.airflow_env`: ``AIRFLOW__METRICS__STATSD_ON=True``,
 ``AIRFLOW__METRICS__STATSD_HOST=127.0.0.1``, ``AIRFLOW__METRICS__STATSD_PORT=<listener.port>``)
 and read what was sent, e.g. the provider's ``aimlapi.balance`` gauge.
 """
@@ -38,6 +38,18 @@ class StatsdListener:
             with self._lock:
                 # A client may pack several metrics into one datagram, one per line.
                 self._lines.extend(data.decode(errors="replace").splitlines())
+
+    def airflow_env(self) -> dict[str, str]:
+        """Return the Airflow settings, as environment variables, that send its metrics here.
+
+        Plain StatsD (Airflow's default: no tags on the wire); add
+        ``AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED=True`` for tags.
+        """
+        return {
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(self.port),
+        }
 
     def lines(self) -> list[str]:
         """Return every line received so far, oldest first."""

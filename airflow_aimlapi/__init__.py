@@ -76,6 +76,12 @@ def get_provider_info() -> dict[str, Any]:
 #: The connection the provider's hook (``AimlApiHook.default_conn_name``) and triggers use unless
 #: told otherwise; here, not in the hook's module, so triggers built at DAG parse need no ``requests``.
 DEFAULT_CONN_NAME = "aimlapi_default"
+#: Seconds to wait for an answer, unless the connection's ``timeout`` extra or an argument says otherwise.
+DEFAULT_READ_TIMEOUT = 30.0
+#: Seconds to wait for a TCP/TLS connection (never more than the read timeout).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Retries of a transient failure within one call, unless the ``max_retries`` extra says otherwise.
+DEFAULT_MAX_RETRIES = 3
 
 #: How the connection form looks: the password is the API key, host is the optional base URL.
 #: Schema is hidden because the Base URL carries the scheme (a bare host name still means https,
@@ -91,8 +97,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "host": "https://api.aimlapi.com (default)",
         "port": "443 (fill in: Airflow 3.3's Test button needs a port)",
         "password": "your AIML API key",
-        "timeout": "30",
-        "max_retries": "3",
+        "timeout": f"{DEFAULT_READ_TIMEOUT:g}",
+        "max_retries": str(DEFAULT_MAX_RETRIES),
     },
 }
 
@@ -100,12 +106,15 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 CONN_FIELDS: dict[str, Any] = {
     "timeout": {
         "label": "Timeout (seconds)",
-        "description": "Seconds to wait for an answer from the API (connecting waits at most 10).",
-        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 30},
+        "description": (
+            f"Seconds to wait for an answer from the API (connecting waits at most "
+            f"{DEFAULT_CONNECT_TIMEOUT:g})."
+        ),
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": DEFAULT_READ_TIMEOUT},
     },
     "max_retries": {
         "label": "Max retries",
         "description": "Retries of 429, 5xx, timeouts and dropped connections within one call.",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 3},
+        "schema": {"type": ["integer", "null"], "minimum": 0, "default": DEFAULT_MAX_RETRIES},
     },
 }

@@ -4,7 +4,7 @@ Both libraries turn user info in a URL into ``Authorization: Basic ...`` when a 
 auth of its own, and ``requests`` also reads ``~/.netrc`` then; either would replace the Bearer
 key. An explicit auth object stops both, without ``trust_env=False``, so proxies and CA bundles
 from the environment keep working. Each sets the header from
-:attr:`~airflow_aimlapi._protocol.ApiSettings.authorization`.
+:attr:`~airflow_aimlapi._settings.ApiSettings.authorization`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from airflow_aimlapi._protocol import ApiSettings
+from airflow_aimlapi._settings import ApiSettings
 
 if TYPE_CHECKING:
     import requests

@@ -517,28 +517,29 @@ def _span(bounds: tuple[float, float]) -> str:
 def bench_recovery(
     scaled: tuple[float, tuple[float, float], int], real: tuple[float, tuple[float, float], int]
 ) -> None:
+    from airflow_aimlapi import _retry
     from airflow_aimlapi.triggers import _poller
 
     fake = _outage_fake_class()(api_key=KEY).start()
     os.environ["AIRFLOW_CONN_AIMLAPI_OUTAGE"] = fake.connection_json()
     results: dict[str, list[dict[str, float]]] = {"scaled": [], "real": []}
-    floors = (_poller.MIN_POLL_INTERVAL, _poller.MIN_LONGEST_BACKOFF)
+    floors = (_poller.MIN_POLL_INTERVAL, _retry.MIN_LONGEST_BACKOFF)
     try:
         # 6a. Time scaled 1:30: a 0.5 s interval stands for 15 s, the shortest interval at which
         # the longest backoff is 4 intervals rather than its 60 s floor, so the floors are scaled
         # alike (1 s -> 1/30 s, 60 s -> 2 s). Outages of 5-10 s stand for 2.5-5 min.
         interval, outage, repeats = scaled
         scale = interval / 15.0
-        _poller.MIN_POLL_INTERVAL, _poller.MIN_LONGEST_BACKOFF = floors[0] * scale, floors[1] * scale
+        _poller.MIN_POLL_INTERVAL, _retry.MIN_LONGEST_BACKOFF = floors[0] * scale, floors[1] * scale
         for _ in range(repeats):
             results["scaled"].append(asyncio.run(_recovery(fake, interval, outage)))
         # 6b. Real time and the real floors, at a short interval: the 60 s floor bounds the pause.
-        _poller.MIN_POLL_INTERVAL, _poller.MIN_LONGEST_BACKOFF = floors
+        _poller.MIN_POLL_INTERVAL, _retry.MIN_LONGEST_BACKOFF = floors
         interval, outage, repeats = real
         for _ in range(repeats):
             results["real"].append(asyncio.run(_recovery(fake, interval, outage)))
     finally:
-        _poller.MIN_POLL_INTERVAL, _poller.MIN_LONGEST_BACKOFF = floors
+        _poller.MIN_POLL_INTERVAL, _retry.MIN_LONGEST_BACKOFF = floors
         fake.stop()
     scaled_label = f"6a. outage end to gate success, {scaled[0] * 30:g} s interval (time scaled 1:30)"
     row(

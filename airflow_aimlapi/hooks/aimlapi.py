@@ -10,25 +10,17 @@ from typing import TYPE_CHECKING, Any
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_aimlapi import CONN_FIELDS, DEFAULT_CONN_NAME, UI_FIELD_BEHAVIOUR
-from airflow_aimlapi._auth import BearerAuth
+from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._arguments import coerce_retries, coerce_seconds, coerce_timeout
+from airflow_aimlapi._connection import settings_from_connection
+from airflow_aimlapi._masking import mask_key
 from airflow_aimlapi._metrics import record_runway
-from airflow_aimlapi._protocol import (
-    DEFAULT_RETRY_BACKOFF,
-    DEFAULT_RETRY_BUDGET,
-    RETRY_BACKOFF_CAP,
-    ApiSettings,
-    backoff_delay,
-    coerce_retries,
-    coerce_seconds,
-    coerce_timeout,
-    interpret_response,
-    mask_key,
-    settings_from_connection,
-    transport_error,
-)
-from airflow_aimlapi.exceptions import AimlApiError, AimlApiRateLimitError
+from airflow_aimlapi._retry import DEFAULT_RETRY_BACKOFF, DEFAULT_RETRY_BUDGET, call_backoff
+from airflow_aimlapi._settings import ApiSettings
+from airflow_aimlapi.exceptions import AimlApiError
+from airflow_aimlapi.hooks import _form
 from airflow_aimlapi.hooks import _spend as spend
+from airflow_aimlapi.hooks._http import get_once, new_session
 from airflow_aimlapi.hooks._pacer import Pacer, pacer_for
 from airflow_aimlapi.hooks._query import (
     check_direction,
@@ -38,6 +30,7 @@ from airflow_aimlapi.hooks._query import (
     check_page_size,
     check_statuses,
 )
+from airflow_aimlapi.hooks._retrying import call_with_retries
 from airflow_aimlapi.hooks._spend import add_up_usage, ledger_params
 from airflow_aimlapi.records import (
     BALANCE,
@@ -133,34 +126,12 @@ class AimlApiHook(BaseHook):
         stand-ins for WTForms, so its React UI shows the form without FAB; 3.0's does so only
         where ``wtforms`` and ``flask-appbuilder`` are installed, and shows the plain form otherwise.
         """
-        return {
-            "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
-            "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
-            "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
-        }
+        return _form.ui_field_behaviour()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Add the extra fields to the connection form for Airflow before 3.2 (see above)."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import IntegerField, StringField
-        from wtforms.validators import NumberRange, Optional
-
-        timeout, retries = CONN_FIELDS["timeout"], CONN_FIELDS["max_retries"]
-        return {
-            "timeout": StringField(
-                lazy_gettext(timeout["label"]),
-                description=timeout["description"],
-                widget=BS3TextFieldWidget(),
-            ),
-            "max_retries": IntegerField(
-                lazy_gettext(retries["label"]),
-                description=retries["description"],
-                validators=[Optional(), NumberRange(min=0)],
-                widget=BS3TextFieldWidget(),
-            ),
-        }
+        return _form.connection_form_widgets()
 
     @cached_property
     def settings(self) -> ApiSettings:
@@ -183,7 +154,7 @@ class AimlApiHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """The one HTTP session of this hook, with the auth header set."""
-        return _new_session(self.settings)
+        return new_session(self.settings)
 
     def get_conn(self) -> requests.Session:
         """Return the hook's ``requests.Session`` (authenticated, reused across calls)."""
@@ -444,7 +415,7 @@ class AimlApiHook(BaseHook):
         """
         try:
             settings = self._load_settings(transient=True)
-            with _new_session(settings) as session:
+            with new_session(settings) as session:
                 balance = self._get(BALANCE, 0, settings=settings, session=session)
         except AimlApiError as err:
             return False, str(err)
@@ -468,90 +439,13 @@ class AimlApiHook(BaseHook):
         settings = settings or self.settings
         session = session or self.session
         override = coerce_retries(max_retries, owner=type(self).__name__)
-        retries = settings.max_retries if override is None else override
-        started = self._clock()
-        # Only the retries' own waits count against the budget: a wait in the pacer (up to a
-        # window when the key is busy) is the rate limit being kept, not a failure being retried.
-        paced = 0.0
-        attempt = 0
-        while True:
-            if pacer is not None:
-                paced += pacer.acquire()
-            try:
-                return self._get_once(endpoint, settings, session, params)
-            except AimlApiError as err:
-                if not err.retryable or attempt >= retries:
-                    raise
-                retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
-                if pacer is not None and isinstance(err, AimlApiRateLimitError):
-                    delay = pacer.rate_limited(retry_after)
-                else:
-                    delay = backoff_delay(
-                        attempt, base=self.retry_backoff, cap=RETRY_BACKOFF_CAP, retry_after=retry_after
-                    )
-                spent = self._clock() - started - paced
-                if spent + delay > self.retry_budget:
-                    # Sleeping on would hold a worker past the budget: let Airflow's retries, or
-                    # the sensor's next poke, take over.
-                    self.log.warning(
-                        "%s Not retrying: waiting %.1f s more would pass the retry budget of %g s.",
-                        err,
-                        delay,
-                        self.retry_budget,
-                    )
-                    raise
-                self.log.warning("%s Retry %d of %d in %.1f s.", err, attempt + 1, retries, delay)
-                self._sleep(delay)
-                attempt += 1
-
-    def _get_once(
-        self,
-        endpoint: Endpoint[RecordT],
-        settings: ApiSettings,
-        session: requests.Session,
-        params: Sequence[tuple[str, str]] | None = None,
-    ) -> RecordT:
-        try:
-            response = session.get(
-                settings.url(endpoint.path),
-                params=params,
-                timeout=(settings.connect_timeout, settings.read_timeout),
-            )
-        except requests.Timeout as err:
-            raise transport_error(settings, endpoint.path, err, timed_out=True) from None
-        except requests.RequestException as err:
-            raise transport_error(settings, endpoint.path, err, timed_out=False) from None
-        with response:
-            status, headers, content = response.status_code, response.headers, response.content
-        # Dropped before an error is raised: the error's traceback would keep the response, whose
-        # open file on the socket keeps the socket open after the session is closed.
-        del response
-        return interpret_response(settings, endpoint, status, headers, content)
-
-
-class _Session(requests.Session):
-    """A session that never reads ``~/.netrc``, not even on a redirect."""
-
-    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
-        """Drop the key on a redirect to another host; unlike requests', add no ``~/.netrc`` auth.
-
-        :param prepared_request: The redirected request.
-        :param response: The redirect answer.
-        """
-        original = response.request
-        if (
-            "Authorization" in prepared_request.headers
-            and original.url is not None
-            and prepared_request.url is not None
-            and self.should_strip_auth(original.url, prepared_request.url)  # type: ignore[no-untyped-call,unused-ignore]
-        ):
-            del prepared_request.headers["Authorization"]
-
-
-def _new_session(settings: ApiSettings) -> requests.Session:
-    session = _Session()
-    session.headers.update(settings.headers)
-    # An explicit auth: requests then takes no Basic auth from URL user info and reads no
-    # ~/.netrc, while proxies and CA bundles from the environment still apply (trust_env stays on).
-    session.auth = BearerAuth(settings)
-    return session
+        return call_with_retries(
+            lambda: get_once(endpoint, settings, session, params),
+            retries=settings.max_retries if override is None else override,
+            backoff=call_backoff(self.retry_backoff),
+            budget=self.retry_budget,
+            sleep=self._sleep,
+            clock=self._clock,
+            log=self.log,
+            pacer=pacer,
+        )

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
+from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._arguments import coerce_retries, coerce_timeout
 from airflow_aimlapi.operators._interval import (
     Window,
     check_window,
@@ -115,7 +116,7 @@ class AimlApiExportOperator(AimlApiHookMixin, BaseOperator):
         self,
         *,
         destination: Any,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         period: str | None = None,
         start: datetime | str | None = None,
         end: datetime | str | None = None,

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
+from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._arguments import coerce_retries, coerce_timeout
 from airflow_aimlapi.links import AimlApiBillingLink
 from airflow_aimlapi.windows import parse_period
 
@@ -45,7 +46,7 @@ class AimlApiBillingOperator(BaseOperator):
     def __init__(
         self,
         *,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         timeout: float | None = None,
         max_retries: int | None = None,
         runway_lookback: str | None = None,

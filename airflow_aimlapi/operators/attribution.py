@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._arguments import coerce_retries, coerce_timeout
 from airflow_aimlapi._metrics import record_dag_spend
-from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks._spend import decimal_text, to_decimal
 from airflow_aimlapi.operators._export import AimlApiHookMixin, string_tuple, window_destination
@@ -167,7 +168,7 @@ class AimlApiCostAttributionOperator(AimlApiHookMixin, BaseOperator):
     def __init__(
         self,
         *,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         period: str | None = None,
         start: datetime | str | None = None,
         end: datetime | str | None = None,

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks._query import check_direction, check_entry_type
 from airflow_aimlapi.hooks._spend import to_decimal
@@ -81,7 +82,7 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
         self,
         *,
         destination: Any,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         start: datetime | str | None = None,
         end: datetime | str | None = None,
         direction: str | None = None,

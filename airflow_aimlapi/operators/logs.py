@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.hooks._query import check_models, check_statuses
 from airflow_aimlapi.operators._export import AimlApiExportOperator
 from airflow_aimlapi.operators._interval import is_template
@@ -81,7 +82,7 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
         self,
         *,
         destination: Any,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         period: str | None = None,
         start: datetime | str | None = None,
         end: datetime | str | None = None,

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_aimlapi._protocol import coerce_retries, coerce_timeout
+from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._arguments import coerce_retries, coerce_timeout
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.operators._export import AimlApiHookMixin
 from airflow_aimlapi.operators._interval import check_window, explicit_window, window_from_run
@@ -59,7 +60,7 @@ class AimlApiUsageOperator(AimlApiHookMixin, BaseOperator):
     def __init__(
         self,
         *,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         period: str | None = None,
         start: datetime | str | None = None,
         end: datetime | str | None = None,

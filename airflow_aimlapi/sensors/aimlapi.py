@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
@@ -22,7 +20,8 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_aimlapi._protocol import coerce_min_balance, coerce_retries, coerce_timeout
+from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._arguments import coerce_min_balance, coerce_timeout
 from airflow_aimlapi.exceptions import (
     AimlApiConfigError,
     AimlApiError,
@@ -35,6 +34,7 @@ from airflow_aimlapi.links import AimlApiBillingLink
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_aimlapi._retry import Backoff
     from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 
 #: What opens a Jinja expression, statement or comment by default; a string holding none of them
@@ -81,8 +81,6 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         ``[operators] default_deferrable``.
     :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
         ``timeout`` extra.
-    :param max_retries: Deprecated and ignored: each check makes one call, and the next check is
-        the retry.
     """
 
     template_fields: Sequence[str] = ("min_balance", "aimlapi_conn_id")
@@ -93,10 +91,9 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         self,
         *,
         min_balance: float | str,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         request_timeout: float | None = None,
-        max_retries: int | None = None,
         **kwargs: Any,
     ) -> None:
         owner = f"{type(self).__name__} '{kwargs.get('task_id')}'"
@@ -111,18 +108,10 @@ class AimlApiBalanceSensor(BaseSensorOperator):
         literal = min_balance is None or isinstance(min_balance, (int, float, str))
         if literal and not self._is_template(min_balance):
             coerce_min_balance(min_balance, owner=self._owner)
-        if coerce_retries(max_retries, owner=self._owner) is not None:
-            warnings.warn(
-                f"{self._owner}: max_retries is ignored: each check makes one API call and the "
-                "next check (after poke_interval or Retry-After) is the retry.",
-                AirflowProviderDeprecationWarning,
-                stacklevel=2,
-            )
         self.min_balance = min_balance
         self.aimlapi_conn_id = aimlapi_conn_id
         self.deferrable = deferrable
         self.request_timeout = coerce_timeout(request_timeout, owner=self._owner)
-        self.max_retries = max_retries
         # Wall-clock time at which the sensor times out; carried across deferrals.
         self._deadline: float | None = None
         # The Retry-After of the latest rate-limited check, and (poke mode) the monotonic time
@@ -266,13 +255,17 @@ class AimlApiBalanceSensor(BaseSensorOperator):
 
     def _wait_after(self, retry_after: float | None) -> float:
         """Seconds until the next check: ``poke_interval``, or a longer (capped) ``Retry-After``."""
-        return max(self.poke_interval, self._capped(retry_after))
+        return self._backoff.next_check(retry_after)
 
     def _capped(self, retry_after: float | None) -> float:
-        # The trigger's own cap, so the worker's check and the trigger's agree on a Retry-After.
-        from airflow_aimlapi.triggers._poller import longest_backoff
+        return self._backoff.honoured(retry_after)
 
-        return min(retry_after or 0.0, longest_backoff(self.poke_interval))
+    @property
+    def _backoff(self) -> Backoff:
+        # The pollers' policy, so the worker's check and the trigger's agree on a Retry-After.
+        from airflow_aimlapi._retry import poll_backoff
+
+        return poll_backoff(self.poke_interval)
 
     def _not_yet(self, min_balance: float, retry_after: float | None = None) -> bool:
         self._retry_after = retry_after

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import PokeReturnValue, conf
 
+from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.budget import (
     DEFAULT_WINDOW,
     check_budget_window,
@@ -75,7 +76,7 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
         budget: float | str,
         window: str = DEFAULT_WINDOW,
         key_prefix: str | None = None,
-        aimlapi_conn_id: str = "aimlapi_default",
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         request_timeout: float | None = None,
         poll_interval: float | timedelta | None = None,

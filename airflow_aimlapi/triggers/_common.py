@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_aimlapi._protocol import coerce_poll_interval
+from airflow_aimlapi._arguments import coerce_poll_interval
 from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError, AimlApiError, scrub
 from airflow_aimlapi.records import RecordT
 from airflow_aimlapi.triggers import _poller

@@ -14,10 +14,12 @@ Politeness, whatever the callers ask for:
 
 * no trigger polls more often than :data:`MIN_POLL_INTERVAL`;
 * after a transient failure (429, 5xx, network) the next request waits the poll interval, doubling
-  per consecutive failure up to :func:`longest_backoff` (four poll intervals, at least 60 s), so an
-  outage costs at most one request per backoff step and a recovered API is noticed within about
-  four poll intervals;
+  per consecutive failure up to four poll intervals (at least 60 s), so an outage costs at most
+  one request per backoff step and a recovered API is noticed within about four poll intervals;
 * a ``Retry-After`` is honoured, but never beyond that longest backoff.
+
+Both are the provider's one backoff policy (:func:`airflow_aimlapi._retry.poll_backoff`), which
+the sensors follow too.
 """
 
 from __future__ import annotations
@@ -31,12 +33,10 @@ from typing import Any, Generic
 import httpx
 
 from airflow_aimlapi._auth import AsyncBearerAuth
-from airflow_aimlapi._protocol import (
-    ApiSettings,
-    backoff_delay,
-    interpret_response,
-    transport_error,
-)
+from airflow_aimlapi._http_errors import transport_error
+from airflow_aimlapi._responses import interpret_response
+from airflow_aimlapi._retry import poll_backoff
+from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiInvalidResponseError, AimlApiRateLimitError
 from airflow_aimlapi.records import BALANCE, Balance, Endpoint, RecordT
 
@@ -45,18 +45,6 @@ QueryParams = Callable[[], Sequence[tuple[str, str]]]
 
 #: The shortest poll interval a trigger uses (seconds); a shorter one is raised to it, with a warning.
 MIN_POLL_INTERVAL = 1.0
-#: The longest pause after failures is never shorter than this (seconds), however short the interval.
-MIN_LONGEST_BACKOFF = 60.0
-#: The longest pause is this many poll intervals.
-BACKOFF_INTERVALS = 4
-
-
-def longest_backoff(poll_interval: float) -> float:
-    """Return the longest pause between requests after failures, for a given poll interval.
-
-    :param poll_interval: The poll interval in seconds.
-    """
-    return max(BACKOFF_INTERVALS * poll_interval, MIN_LONGEST_BACKOFF)
 
 
 class SharedPoller(Generic[RecordT]):
@@ -148,14 +136,8 @@ class SharedPoller(Generic[RecordT]):
         loop = asyncio.get_running_loop()
         self._outcome, self._outcome_at = outcome, loop.time()
         if isinstance(outcome, AimlApiError) and outcome.retryable:
-            cap = longest_backoff(self.max_age)
             retry_after = outcome.retry_after if isinstance(outcome, AimlApiRateLimitError) else None
-            delay = backoff_delay(
-                self._failures,
-                base=self.max_age,
-                cap=cap,
-                retry_after=None if retry_after is None else min(retry_after, cap),
-            )
+            delay = poll_backoff(self.max_age).delay(self._failures, retry_after)
             self._failures += 1
             self._retry_at = self._outcome_at + delay
         else:

@@ -22,13 +22,11 @@ from typing import Any, Literal
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
-from airflow_aimlapi._protocol import (
-    ApiSettings,
-    amask_key,
-    coerce_min_balance,
-    coerce_timeout,
-    settings_from_connection,
-)
+from airflow_aimlapi._arguments import coerce_min_balance, coerce_timeout
+from airflow_aimlapi._connection import settings_from_connection
+from airflow_aimlapi._masking import amask_key
+from airflow_aimlapi._retry import longest_backoff
+from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import (
     AimlApiArgumentError,
     AimlApiConfigError,
@@ -42,7 +40,6 @@ from airflow_aimlapi.triggers._crossing import Crossing
 from airflow_aimlapi.triggers._poller import (
     SharedBalancePoller,
     active_pollers,
-    longest_backoff,
     shared_balance_poller,
 )
 

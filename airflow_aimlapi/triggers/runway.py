@@ -21,8 +21,12 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_aimlapi._arguments import coerce_timeout
+from airflow_aimlapi._http_errors import transport_error
 from airflow_aimlapi._metrics import record_runway
-from airflow_aimlapi._protocol import ApiSettings, coerce_timeout, interpret_response, transport_error
+from airflow_aimlapi._responses import interpret_response
+from airflow_aimlapi._retry import longest_backoff
+from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiError, AimlApiInsufficientCreditsError
 from airflow_aimlapi.hooks._spend import ledger_params
 from airflow_aimlapi.records import TRANSACTIONS, TransactionPage
@@ -30,7 +34,7 @@ from airflow_aimlapi.runway import RunwayEstimator, charges_of, hours_left
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import LogCadence, argument_errors, check, event
 from airflow_aimlapi.triggers._crossing import Crossing
-from airflow_aimlapi.triggers._poller import SharedBalancePoller, longest_backoff, shared_balance_poller
+from airflow_aimlapi.triggers._poller import SharedBalancePoller, shared_balance_poller
 from airflow_aimlapi.triggers.aimlapi import DEFAULT_CONN_ID, _read_settings
 from airflow_aimlapi.windows import parse_period, utc_now
 

@@ -25,7 +25,8 @@ import requests
 from airflow.providers.common.compat.sdk import redact
 
 from airflow_aimlapi._auth import AsyncBearerAuth, BearerAuth
-from airflow_aimlapi._protocol import ApiSettings, settings_from_connection
+from airflow_aimlapi._connection import settings_from_connection
+from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiAuthError, AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing import FakeAimlApi

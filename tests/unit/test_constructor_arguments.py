@@ -26,7 +26,7 @@ from airflow.triggers.base import BaseTrigger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_aimlapi._protocol import MAX_RETRIES_LIMIT, MAX_TIMEOUT
+from airflow_aimlapi._arguments import MAX_RETRIES_LIMIT, MAX_TIMEOUT
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.sensors.aimlapi import MAX_SENSOR_SECONDS
 
@@ -93,7 +93,6 @@ CONSTRUCTORS: dict[str, Ctor] = {
             # checked once rendered), so its checked form is read.
             "min_balance": Num(0.0, read=lambda sensor: sensor.required_balance),
             "request_timeout": TIMEOUT,
-            "max_retries": RETRIES,  # deprecated and ignored, but still checked
             "poke_interval": SENSOR_SECONDS,
             "timeout": SENSOR_SECONDS,
         },
@@ -127,7 +126,6 @@ CONSTRUCTORS: dict[str, Ctor] = {
             "budget": Num(math.ulp(0.0), read=lambda sensor: sensor.required_budget),  # > 0
             "min_balance": USD,  # the balance sensor's: always refused, naming it
             "request_timeout": TIMEOUT,
-            "max_retries": RETRIES,
             "poke_interval": SENSOR_SECONDS,
             # The name for poke_interval: checked as it is, kept as it.
             "poll_interval": Num(0.0, MAX_SENSOR_SECONDS, read=lambda sensor: sensor.poke_interval),
@@ -198,7 +196,7 @@ def _entry_to_add(name: str, cls: type) -> str:
         f'"{name}": Ctor({{...required arguments, e.g. "task_id": "t"...}}, {{{numeric}}}), '
         "each numeric parameter with what it accepts (TIMEOUT, RETRIES, USD, SECONDS, SENSOR_SECONDS or "
         "a Num(low, high, optional=..., whole=...)), and check each in __init__ with the validators "
-        "of airflow_aimlapi._protocol (coerce_timeout, coerce_retries, coerce_seconds, coerce_min_balance)."
+        "of airflow_aimlapi._arguments (coerce_timeout, coerce_retries, coerce_seconds, coerce_min_balance)."
     )
 
 

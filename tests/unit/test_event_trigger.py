@@ -14,6 +14,7 @@ import pytest
 from _trigger_clock import CheckCounter, FakeClock, wait_for
 from airflow.triggers.base import BaseEventTrigger
 
+from airflow_aimlapi import _retry
 from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
@@ -31,7 +32,7 @@ INTERVAL = 0.03
 @pytest.fixture(autouse=True)
 def fast_and_forgetful(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
-    monkeypatch.setattr(_poller, "MIN_LONGEST_BACKOFF", 0.2)
+    monkeypatch.setattr(_retry, "MIN_LONGEST_BACKOFF", 0.2)
     # Each test is a fresh triggerer process: no crossing remembered from another test.
     monkeypatch.setattr(_crossing, "FIRED_IN_MEMORY", {})
     # Record a crossing at the first check after its event (tests of the delay set their own).
@@ -218,7 +219,7 @@ def test_permanent_errors_give_no_event_no_exception_and_back_off_to_the_longest
             return list(events)
 
     assert asyncio.run(scenario()) == []
-    longest = _poller.longest_backoff(INTERVAL)  # 0.2 s here, at least 60 s in production
+    longest = _retry.longest_backoff(INTERVAL)  # 0.2 s here, at least 60 s in production
     for after_check in (1, 2):
         # The whole longest backoff between two checks, in steps of the poll interval...
         steps = [seconds for count, seconds in clock.pauses if count == after_check]
@@ -266,7 +267,7 @@ def test_a_bad_connection_is_logged_and_read_again_never_raised(
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_NOKEY", json.dumps({"conn_type": "aimlapi"}))
     clock = FakeClock(monkeypatch)
-    longest = _poller.longest_backoff(INTERVAL)
+    longest = _retry.longest_backoff(INTERVAL)
 
     async def scenario() -> list[dict[str, Any]]:
         async with running(watcher(aimlapi_conn_id="nokey", threshold=10)) as events:
@@ -589,7 +590,7 @@ def test_a_failing_secrets_backend_is_logged_and_read_again_never_raised(
     failures = [line for line in log_lines("error") if "vault.internal:8200 unreachable" in line]
     # each failed read is said at once, then again at each step of the wait until the next read
     assert len(failures) == len(clock.pauses) > 2, failures
-    assert sum(seconds for _, seconds in clock.pauses) == pytest.approx(2 * _poller.longest_backoff(INTERVAL))
+    assert sum(seconds for _, seconds in clock.pauses) == pytest.approx(2 * _retry.longest_backoff(INTERVAL))
     assert "Could not read connection 'aimlapi_default': ConnectionError:" in failures[0]
 
 

@@ -679,12 +679,12 @@ def test_messages_have_no_square_brackets_and_name_connection_and_endpoint(
 def test_the_balance_gauge_is_published_for_reads_but_not_for_the_test_button(
     api: rm.Mocker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_aimlapi import _protocol
+    from airflow_aimlapi import _responses
 
     api.get(BALANCE_URL, json=documented_body("billing-v2"))
     published: list[tuple[str, float]] = []
     monkeypatch.setattr(
-        _protocol, "record_balance", lambda conn_id, value: published.append((conn_id, value))
+        _responses, "record_balance", lambda conn_id, value: published.append((conn_id, value))
     )
     hook = AimlApiHook()
     hook.get_balance()

@@ -10,7 +10,7 @@ import airflow.providers.common.compat.sdk as compat_sdk
 import airflow.sdk.log as sdk_log
 import pytest
 
-from airflow_aimlapi._protocol import amask_key
+from airflow_aimlapi._masking import amask_key
 
 KEY = "sk-mask-key-test-0123456789"
 
@@ -21,7 +21,7 @@ def test_without_amask_secret_the_key_goes_to_this_process_masker_only(
     # Older Airflow has no amask_secret. Its sync mask_secret also messages the supervisor over
     # the triggerer's channel, which from the loop's thread can deadlock and from another thread
     # stops the triggerer (3.0.6: "Response read out of order!"): it must not be called at all.
-    from airflow_aimlapi._protocol import _local_secrets_masker
+    from airflow_aimlapi._masking import _local_secrets_masker
 
     monkeypatch.delattr(sdk_log, "amask_secret", raising=False)
     sent: list[Any] = []

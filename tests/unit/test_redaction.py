@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_aimlapi._protocol import ERROR_TEXT_LIMIT
+from airflow_aimlapi._settings import ERROR_TEXT_LIMIT
 from airflow_aimlapi.exceptions import (
     SECRET_PIECE,
     AimlApiError,

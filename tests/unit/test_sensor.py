@@ -156,16 +156,6 @@ def test_a_dags_own_template_markers_are_recognised() -> None:
             AimlApiBalanceSensor(task_id="gate2", min_balance="params.x")
 
 
-def test_max_retries_is_deprecated_and_a_check_still_makes_one_call(aimlapi_fake: FakeAimlApi) -> None:
-    from airflow.exceptions import AirflowProviderDeprecationWarning
-
-    with pytest.warns(AirflowProviderDeprecationWarning, match="max_retries"):
-        sensor = _sensor(max_retries=5)
-    aimlapi_fake.fail_next(503, times=6)
-    assert sensor.poke(CTX) is False
-    assert aimlapi_fake.request_count() == 1
-
-
 def test_rendered_numeric_string_is_accepted(aimlapi_fake: FakeAimlApi) -> None:
     aimlapi_fake.set_balance(12.5)
     assert _sensor(min_balance="12.5").poke(CTX)

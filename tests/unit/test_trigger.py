@@ -9,6 +9,7 @@ import pytest
 from _trigger_clock import CheckCounter, FakeClock, wait_for
 from airflow.triggers.base import BaseTrigger
 
+from airflow_aimlapi import _retry
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.records import Balance
@@ -448,7 +449,7 @@ def test_retry_after_is_capped_at_the_longest_backoff(aimlapi_fake: FakeAimlApi)
         await asyncio.gather(task, return_exceptions=True)
         return poller._retry_at - poller._outcome_at
 
-    assert _run(scenario) == _poller.longest_backoff(2) == 60.0  # not a day
+    assert _run(scenario) == _retry.longest_backoff(2) == 60.0  # not a day
 
 
 def test_the_error_backoff_is_bounded_by_the_poll_interval(
@@ -456,9 +457,9 @@ def test_the_error_backoff_is_bounded_by_the_poll_interval(
 ) -> None:
     # A long outage must not push the next check beyond four intervals (here at least 0.2 s), so a
     # recovered API is noticed soon; and every backoff step still costs at most one request.
-    monkeypatch.setattr(_poller, "MIN_LONGEST_BACKOFF", 0.2)
+    monkeypatch.setattr(_retry, "MIN_LONGEST_BACKOFF", 0.2)
     interval = 0.02
-    cap = _poller.longest_backoff(interval)
+    cap = _retry.longest_backoff(interval)
     aimlapi_fake.set_balance(0.0)
     aimlapi_fake.fail_next(503, times=10_000)
     delays: list[float] = []
@@ -646,7 +647,7 @@ def test_a_connection_read_that_fails_is_retried_saying_when(
     aimlapi_fake.set_balance(80.0)
     events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05)))
     assert [e["status"] for e in events] == ["success"]
-    assert [seconds for _, seconds in clock.pauses] == [_poller.longest_backoff(0.05)] * 2
+    assert [seconds for _, seconds in clock.pauses] == [_retry.longest_backoff(0.05)] * 2
     said = [line for line in log_lines("warning") if "vault.internal:8200 unreachable" in line]
     assert len(said) == 2
     assert all(

@@ -89,7 +89,92 @@ class AimlApiHookMixin:
             hook.close()
 
 
-class AimlApiExportOperator(AimlApiHookMixin, BaseOperator):
+class AimlApiWindowMixin(AimlApiHookMixin):
+    """The arguments of an operator that reads one window through the hook, and may write it to a file.
+
+    One place for what the usage, export and cost attribution operators take alike: connection,
+    ``period`` or ``start``/``end``, ``timeout``, ``max_retries``, and a ``destination`` with its
+    ``file_format``; checked at construction where they are not templates.
+    """
+
+    period: str | None
+    start: datetime | str | None
+    end: datetime | str | None
+    destination: Any
+    file_format: str
+    _destination_template: Any
+
+    def set_window_arguments(
+        self,
+        *,
+        aimlapi_conn_id: str,
+        period: str | None,
+        start: datetime | str | None,
+        end: datetime | str | None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> None:
+        """Keep the connection and window arguments; raise naming a bad one.
+
+        :param aimlapi_conn_id: The Airflow connection holding the API key.
+        :param period: A window ending when the task runs (``"24h"``, ``"7d"``).
+        :param start: The window's start.
+        :param end: The window's end, not included.
+        :param timeout: Read timeout in seconds; overrides the connection's ``timeout`` extra.
+        :param max_retries: Retries of transient failures; overrides the connection's extra.
+        """
+        self.aimlapi_conn_id = aimlapi_conn_id
+        self.period = period
+        self.start = start
+        self.end = end
+        self.timeout = coerce_timeout(timeout, owner=self.owner_name, param="timeout")
+        self.max_retries = coerce_retries(max_retries, owner=self.owner_name)
+        check_window(period=period, start=start, end=end, owner=self.owner_name)
+
+    def set_destination(self, destination: Any, file_format: str) -> None:
+        """Keep the file to write (``None``: none) and its format; raise naming a bad one.
+
+        :param destination: An ``ObjectStoragePath``, a URL string (maybe templated) or ``None``.
+        :param file_format: ``"jsonl"`` or ``"csv"``.
+        """
+        self.destination = destination
+        # The unrendered value, to warn when it names the run's dates but the window is not theirs.
+        self._destination_template = destination
+        self.file_format = check_file_format(file_format, owner=self.owner_name)
+        if destination is None:
+            return
+        check_destination_placeholders(destination, owner=self.owner_name)
+        if isinstance(destination, str) and not is_template(destination):
+            resolve_destination(destination, owner=self.owner_name)
+
+    def window(self, context: Context) -> Window:
+        """Return the window to read: the arguments', else the run's (see ``_interval``).
+
+        :param context: The task's Airflow context.
+        """
+        given = explicit_window(
+            period=self.period, start=self.start, end=self.end, owner=self.owner_name, now=datetime.now(UTC)
+        )
+        return given if given is not None else window_from_run(context, owner=self.owner_name)
+
+    def target(self, window: Window, context: Context, log: _Warns) -> Any:
+        """Return the rendered destination, filled with the window and resolved (:func:`window_destination`).
+
+        :param window: The window the rows are read for.
+        :param context: The task's Airflow context.
+        :param log: The task's logger.
+        """
+        return window_destination(
+            self.destination,
+            template=self._destination_template,
+            window=window,
+            context=context,
+            owner=self.owner_name,
+            log=log,
+        )
+
+
+class AimlApiExportOperator(AimlApiWindowMixin, BaseOperator):
     """Base of the export operators: stream one window's records to a file, return a summary.
 
     Subclasses set :attr:`record_type` and implement :meth:`records` (the hook's iterator) and,
@@ -126,30 +211,15 @@ class AimlApiExportOperator(AimlApiHookMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.destination = destination
-        # The unrendered value, to warn when it names the run's dates but the window is not theirs.
-        self._destination_template = destination
-        self.aimlapi_conn_id = aimlapi_conn_id
-        self.period = period
-        self.start = start
-        self.end = end
-        self.file_format = check_file_format(file_format, owner=self.owner_name)
-        self.timeout = coerce_timeout(timeout, owner=self.owner_name, param="timeout")
-        self.max_retries = coerce_retries(max_retries, owner=self.owner_name)
-        check_window(period=period, start=start, end=end, owner=self.owner_name)
-        check_destination_placeholders(destination, owner=self.owner_name)
-        if not is_template(destination) and isinstance(destination, str):
-            resolve_destination(destination, owner=self.owner_name)
-
-    def window(self, context: Context) -> Window:
-        """Return the window to export: the arguments', else the run's (see ``_interval``).
-
-        :param context: The task's Airflow context.
-        """
-        given = explicit_window(
-            period=self.period, start=self.start, end=self.end, owner=self.owner_name, now=datetime.now(UTC)
+        self.set_window_arguments(
+            aimlapi_conn_id=aimlapi_conn_id,
+            period=period,
+            start=start,
+            end=end,
+            timeout=timeout,
+            max_retries=max_retries,
         )
-        return given if given is not None else window_from_run(context, owner=self.owner_name)
+        self.set_destination(destination, file_format)
 
     def check_arguments(self) -> None:
         """Check the rendered arguments of the subclass; raise naming the bad one."""
@@ -177,14 +247,7 @@ class AimlApiExportOperator(AimlApiHookMixin, BaseOperator):
         file_format = check_file_format(self.file_format, owner=self.owner_name)
         window = self.window(context)
         self.check_arguments()
-        target = window_destination(
-            self.destination,
-            template=self._destination_template,
-            window=window,
-            context=context,
-            owner=self.owner_name,
-            log=self.log,
-        )
+        target = self.target(window, context, self.log)
         self.log.info("Exporting %s to %s as %s.", window.describe(), shown(target), file_format)
         columns = csv_columns(self.record_type)
         try:

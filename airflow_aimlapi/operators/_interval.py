@@ -75,6 +75,19 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def is_literal_strings(value: Any) -> bool:
+    """Say whether a list-of-strings argument can be checked at construction.
+
+    True for a string or a list or tuple with no Jinja in it; false for Jinja and for what Airflow
+    resolves later (an ``XComArg``), which are checked once rendered.
+
+    :param value: An argument of a templated field.
+    """
+    if not isinstance(value, (str, list, tuple)) or is_template(value):
+        return False
+    return not (isinstance(value, (list, tuple)) and any(map(is_template, value)))
+
+
 def check_window(*, period: Any, start: Any, end: Any, owner: str) -> None:
     """Check the window arguments that are already known at construction (not Jinja, not XCom).
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks._query import check_direction, check_entry_type
-from airflow_aimlapi.hooks._spend import to_decimal
+from airflow_aimlapi.hooks._spend import decimal_text, to_decimal
 from airflow_aimlapi.operators._export import AimlApiExportOperator
 from airflow_aimlapi.operators._interval import is_template
 from airflow_aimlapi.records import Transaction
@@ -150,12 +150,6 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
     def summary_extra(self) -> dict[str, Any]:
         """Return the USD totals by direction and by type, as exact decimal strings."""
         return {
-            "usd_by_direction": {k: _text(v) for k, v in sorted(self._by_direction.items())},
-            "usd_by_type": {k: _text(v) for k, v in sorted(self._by_type.items())},
+            "usd_by_direction": {k: decimal_text(v) for k, v in sorted(self._by_direction.items())},
+            "usd_by_type": {k: decimal_text(v) for k, v in sorted(self._by_type.items())},
         }
-
-
-def _text(value: Decimal) -> str:
-    # "41.0375", never "4.10375E+1" or "41.03750000".
-    text = format(value.normalize(), "f")
-    return text if text != "-0" else "0"

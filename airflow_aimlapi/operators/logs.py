@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.hooks._query import check_models, check_statuses
 from airflow_aimlapi.operators._export import AimlApiExportOperator
-from airflow_aimlapi.operators._interval import is_template
+from airflow_aimlapi.operators._interval import is_literal_strings
 from airflow_aimlapi.records import RequestLog
 
 if TYPE_CHECKING:
@@ -113,11 +113,8 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
             rendered).
         """
         for value, check in ((self.models, check_models), (self.statuses, check_statuses)):
-            if skip_templates and (is_template(value) or not isinstance(value, (str, list, tuple))):
-                continue  # Jinja or an XComArg: checked once resolved
-            if skip_templates and isinstance(value, (list, tuple)) and any(map(is_template, value)):
-                continue
-            check(value, owner=self.owner_name)
+            if not skip_templates or is_literal_strings(value):  # else checked once resolved
+                check(value, owner=self.owner_name)
 
     def records(self, hook: AimlApiHook, window: Window) -> Iterator[RequestLog]:
         """Return the window's request log rows, newest first, a page at a time.

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
-from airflow_aimlapi._arguments import coerce_retries, coerce_timeout
 from airflow_aimlapi.exceptions import AimlApiConfigError
-from airflow_aimlapi.operators._export import AimlApiHookMixin
-from airflow_aimlapi.operators._interval import check_window, explicit_window, window_from_run
+from airflow_aimlapi.operators._export import AimlApiWindowMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class AimlApiUsageOperator(AimlApiHookMixin, BaseOperator):
+class AimlApiUsageOperator(AimlApiWindowMixin, BaseOperator):
     """Fetch one API key's spend over a window (``GET /v2/usage/detail`` or ``/v2/usage``) into XCom.
 
     Usage is per key: by default the connection's own key, or the key whose first 8 characters
@@ -71,24 +69,22 @@ class AimlApiUsageOperator(AimlApiHookMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.aimlapi_conn_id = aimlapi_conn_id
-        self.period = period
-        self.start = start
-        self.end = end
         self.key_prefix = key_prefix
         if not isinstance(detail, bool):
             raise AimlApiConfigError(f"{self.owner_name}: detail must be True or False, got {detail!r}.")
         self.detail = detail
-        self.timeout = coerce_timeout(timeout, owner=self.owner_name, param="timeout")
-        self.max_retries = coerce_retries(max_retries, owner=self.owner_name)
-        check_window(period=period, start=start, end=end, owner=self.owner_name)
+        self.set_window_arguments(
+            aimlapi_conn_id=aimlapi_conn_id,
+            period=period,
+            start=start,
+            end=end,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch the window's spend and return it (pushed to XCom as ``return_value``)."""
-        given = explicit_window(
-            period=self.period, start=self.start, end=self.end, owner=self.owner_name, now=datetime.now(UTC)
-        )
-        window = given if given is not None else window_from_run(context, owner=self.owner_name)
+        window = self.window(context)
         self.log.info("AIML API spend over %s.", window.describe())
         fetch = self.hook.get_usage_detail if self.detail else self.hook.get_usage
         try:

@@ -14,6 +14,7 @@ from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.operators._interval import (
     check_window,
     explicit_window,
+    is_literal_strings,
     previous_period,
     window_from_run,
 )
@@ -190,3 +191,21 @@ def test_bad_windows_fail_naming_the_parameter(period: Any, start: Any, end: Any
 def test_templated_windows_are_checked_at_run_time_only() -> None:
     check_window(period=None, start="{{ ds }}", end="not a date", owner=OWNER)
     check_window(period="{{ params.period }}", start=None, end=None, owner=OWNER)
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [
+        ("openai/gpt-5", True),
+        (["a", "b"], True),
+        (("a",), True),
+        ("{{ params.models }}", False),
+        (["a", "{{ params.model }}"], False),
+        (object(), False),  # an XComArg: resolved, then checked, at run time
+        (None, False),
+    ],
+)
+def test_a_list_of_strings_is_checked_at_construction_only_when_nothing_is_left_to_render(
+    value: Any, literal: bool
+) -> None:
+    assert is_literal_strings(value) is literal

@@ -283,24 +283,26 @@ async def _drain(trigger: Any) -> None:
 
 
 def _naive_trigger_class() -> Any:
+    from airflow_aimlapi.exceptions import AimlApiError
+    from airflow_aimlapi.triggers import _common
     from airflow_aimlapi.triggers import aimlapi as trig
 
     class Naive(trig.AimlApiBalanceTrigger):  # type: ignore[misc]
         """Polls on its own: its own client and request every interval (HttpSensorTrigger's pattern)."""
 
         async def run(self) -> Any:
-            settings = await trig._read_settings(self.aimlapi_conn_id, self.request_timeout)
+            settings = await _common.read_settings(self.aimlapi_conn_id, self.request_timeout)
             poller = trig.SharedBalancePoller(settings)
             poller.waiters[self] = self.poll_interval
             try:
                 while True:
                     try:
                         balance = await poller.balance()
-                    except trig.AimlApiError:
+                    except AimlApiError:
                         await asyncio.sleep(self.poll_interval)
                         continue
                     if balance.is_at_least(self.min_balance):
-                        yield trig.event({"status": "success", "balance": balance.to_dict()})
+                        yield _common.event({"status": "success", "balance": balance.to_dict()})
                         return
                     await asyncio.sleep(self.poll_interval)
             finally:

@@ -1,7 +1,8 @@
-"""What the gate and the watcher triggers share: argument checks, log cadence, the clock.
+"""What every trigger of this package shares: its account arguments, connection read, log cadence, the clock.
 
-Kept apart from :mod:`airflow_aimlapi.triggers.aimlapi` (whose class paths stored trigger rows and
-users' DAGs name) so that module stays about the triggers themselves.
+Kept apart from the public trigger modules (whose class paths stored trigger rows and users' DAGs
+name) so those stay about the triggers themselves. The gates' one loop is in
+:mod:`~airflow_aimlapi.triggers._gate`, the watchers' in :mod:`~airflow_aimlapi.triggers._watcher`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_aimlapi._arguments import coerce_poll_interval
+from airflow_aimlapi._arguments import coerce_poll_interval, coerce_timeout
+from airflow_aimlapi._connection import settings_from_connection
+from airflow_aimlapi._masking import amask_key
+from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError, AimlApiError, scrub
 from airflow_aimlapi.records import RecordT
 from airflow_aimlapi.triggers import _poller
@@ -120,10 +124,11 @@ def poll_interval(trigger: BaseTrigger, value: Any) -> float:
     return interval
 
 
-def first_delay(value: Any) -> float:
-    """Validate the gate's ``first_check_delay``: finite seconds >= 0.
+def first_delay(value: Any, *, owner: str) -> float:
+    """Validate a gate's ``first_check_delay``: finite seconds >= 0.
 
     :param value: The value to check.
+    :param owner: The trigger class's name, named in the error.
     """
     try:
         delay = float(value)
@@ -131,10 +136,62 @@ def first_delay(value: Any) -> float:
         delay = math.nan
     if isinstance(value, bool) or not math.isfinite(delay) or delay < 0:
         raise AimlApiArgumentError(
-            "AimlApiBalanceTrigger: first_check_delay must be a finite number of seconds >= 0, "
-            f"got {value!r}."
+            f"{owner}: first_check_delay must be a finite number of seconds >= 0, got {value!r}."
         )
     return delay
+
+
+async def read_settings(conn_id: str, request_timeout: float | None) -> ApiSettings:
+    """Read a connection's API settings in the triggerer, and mask its key there.
+
+    :param conn_id: The connection to read.
+    :param request_timeout: The trigger's read timeout; overrides the connection's ``timeout`` extra.
+    """
+    from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+    conn = await get_async_connection(conn_id)
+    extra = await get_async_extra_dejson(conn)
+    settings = settings_from_connection(conn_id, conn, extra, timeout=request_timeout)
+    # The masking rule of the hook, in the triggerer: the key in the form sent.
+    await amask_key(settings)
+    return settings
+
+
+class AccountTrigger(BaseTrigger):
+    """A trigger that polls one AIML API account: its connection, poll interval and request timeout.
+
+    Subclasses check their own arguments too and return them from :meth:`_arguments`, which
+    :meth:`serialize` stores between these. A bad argument raises ``AimlApiArgumentError`` (a
+    ``TypeError``: the triggerer fails this trigger alone).
+
+    :param conn: The Airflow connection holding the API key (``aimlapi_conn_id``).
+    :param interval: Seconds between checks (``poll_interval``; at least the poller's floor).
+    :param timeout: Read timeout of each API call in seconds (``request_timeout``), or ``None``.
+    """
+
+    def __init__(self, conn: Any, interval: Any, timeout: Any) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
+        owner = type(self).__name__
+        with argument_errors(owner):
+            self.aimlapi_conn_id = conn_id(conn, owner=owner)
+            self.poll_interval = poll_interval(self, interval)
+            self.request_timeout = coerce_timeout(timeout, owner=owner)
+
+    def _arguments(self) -> dict[str, Any]:
+        """Return this trigger's own arguments (JSON-safe), as :meth:`serialize` stores them."""
+        return {}
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "aimlapi_conn_id": self.aimlapi_conn_id,
+                **self._arguments(),
+                "poll_interval": self.poll_interval,
+                "request_timeout": self.request_timeout,
+            },
+        )
 
 
 class LogCadence:

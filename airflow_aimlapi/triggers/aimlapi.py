@@ -8,40 +8,34 @@
 Both share a per-account :class:`~airflow_aimlapi.triggers._poller.SharedBalancePoller` (about one
 API call per poll interval in one triggerer, polite to a failing API). Neither takes the triggerer
 down: a bad argument raises ``AimlApiArgumentError`` (a ``TypeError``: the triggerer fails that
-trigger alone), and ``run()`` turns every failure into an error event or a logged retry.
+trigger alone), and ``run()`` turns every failure into an error event or a logged retry. The gate's
+loop is the gates' one (:mod:`~airflow_aimlapi.triggers._gate`), the watcher's the watchers' one
+(:mod:`~airflow_aimlapi.triggers._watcher`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, aclosing
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
-from airflow_aimlapi._arguments import coerce_min_balance, coerce_timeout
-from airflow_aimlapi._connection import settings_from_connection
-from airflow_aimlapi._masking import amask_key
-from airflow_aimlapi._retry import longest_backoff
+from airflow_aimlapi._arguments import coerce_min_balance
 from airflow_aimlapi._settings import ApiSettings
-from airflow_aimlapi.exceptions import (
-    AimlApiArgumentError,
-    AimlApiConfigError,
-    AimlApiError,
-    AimlApiInsufficientCreditsError,
-)
+from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiInsufficientCreditsError
 from airflow_aimlapi.records import CURRENCY, Balance
-from airflow_aimlapi.triggers import _common
-from airflow_aimlapi.triggers._common import LogCadence, argument_errors, check, event
-from airflow_aimlapi.triggers._crossing import Crossing
+from airflow_aimlapi.triggers._common import LogCadence, argument_errors, event
+from airflow_aimlapi.triggers._gate import GateTrigger
 from airflow_aimlapi.triggers._poller import (
     SharedBalancePoller,
+    SharedPoller,
     active_pollers,
     shared_balance_poller,
 )
+from airflow_aimlapi.triggers._watcher import BalanceWatcher
 
 __all__ = [
     "AimlApiBalanceEventTrigger",
@@ -53,23 +47,8 @@ __all__ = [
 Direction = Literal["below", "above"]
 DIRECTIONS: tuple[Direction, ...] = ("below", "above")
 
-#: The connection both triggers use unless told otherwise: the hook's default (not imported from the
-#: hook's module, which brings ``requests`` into every DAG file that builds a watcher).
-DEFAULT_CONN_ID = DEFAULT_CONN_NAME
 
-
-async def _read_settings(conn_id: str, request_timeout: float | None) -> ApiSettings:
-    from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-
-    conn = await get_async_connection(conn_id)
-    extra = await get_async_extra_dejson(conn)
-    settings = settings_from_connection(conn_id, conn, extra, timeout=request_timeout)
-    # The masking rule of the hook, in the triggerer: the key in the form sent.
-    await amask_key(settings)
-    return settings
-
-
-class AimlApiBalanceTrigger(BaseTrigger):
+class AimlApiBalanceTrigger(GateTrigger[Balance]):
     """Fire once the AIML API account balance is at least ``min_balance`` USD.
 
     Yields exactly one event: ``{"status": "success", "message": ..., "balance": {...}}`` once
@@ -91,121 +70,56 @@ class AimlApiBalanceTrigger(BaseTrigger):
 
     def __init__(
         self,
-        aimlapi_conn_id: str = DEFAULT_CONN_ID,
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         min_balance: float | str | None = None,
         poll_interval: float = 60.0,
         request_timeout: float | None = None,
         *,
         first_check_delay: float = 0.0,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is untyped
+        super().__init__(aimlapi_conn_id, poll_interval, request_timeout, first_check_delay)
         owner = type(self).__name__
         with argument_errors(owner):
-            self.aimlapi_conn_id = _common.conn_id(aimlapi_conn_id, owner=owner)
             if min_balance is None:
                 raise AimlApiArgumentError(f"{owner}: min_balance (USD) is required.")
             self.min_balance = coerce_min_balance(min_balance, owner=owner)
-            self.poll_interval = _common.poll_interval(self, poll_interval)
-            self.request_timeout = coerce_timeout(request_timeout, owner=owner)
-            self.first_check_delay = _common.first_delay(first_check_delay)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
-        return (
-            f"{__name__}.{type(self).__qualname__}",
-            {
-                "aimlapi_conn_id": self.aimlapi_conn_id,
-                "min_balance": self.min_balance,
-                "poll_interval": self.poll_interval,
-                "request_timeout": self.request_timeout,
-                "first_check_delay": self.first_check_delay,
-            },
+    def _arguments(self) -> dict[str, Any]:
+        return {"min_balance": self.min_balance}
+
+    def _join(self, settings: ApiSettings) -> AbstractAsyncContextManager[SharedPoller[Balance]]:
+        return shared_balance_poller(settings, self.poll_interval)
+
+    def _opened(self, record: Balance) -> dict[str, Any] | None:
+        if not record.is_at_least(self.min_balance):
+            return None
+        message = (
+            f"AIML API balance {record.current_balance} {record.currency} "
+            f">= {self.min_balance} (connection '{self.aimlapi_conn_id}'): done."
+        )
+        return {"message": message, "balance": record.to_dict()}
+
+    def _waiting(self, record: Balance, wait: float) -> None:
+        self.log.info(
+            "AIML API balance %s %s < %s (connection '%s'): waiting. Next check within %.1f s.",
+            record.current_balance,
+            record.currency,
+            self.min_balance,
+            self.aimlapi_conn_id,
+            wait,
         )
 
-    def _error(self, err: AimlApiError) -> TriggerEvent:
-        return event({"status": "error", **err.to_dict()})
-
-    async def _settings(self) -> ApiSettings | AimlApiError:
-        # A connection that cannot be used is an error event; a read that fails for another reason
-        # (a secrets backend that cannot be reached) is retried at the longest backoff.
-        from airflow.providers.common.compat.sdk import AirflowNotFoundException
-
-        while True:
-            try:
-                return await _read_settings(self.aimlapi_conn_id, self.request_timeout)
-            except AimlApiError as err:
-                return err
-            except AirflowNotFoundException as err:
-                return AimlApiConfigError(
-                    _common.read_problem(self.aimlapi_conn_id, err), conn_id=self.aimlapi_conn_id
-                )
-            except Exception as err:
-                wait = longest_backoff(self.poll_interval)
-                problem = _common.read_problem(self.aimlapi_conn_id, err)
-                self.log.warning("%s Still waiting; next check in %.1f s.", problem, wait)
-                await _common.pause(wait)
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the shared balance until it is high enough or a permanent error occurs."""
-        settings = await self._settings()
-        if isinstance(settings, AimlApiError):
-            yield self._error(settings)
-            return
-        conn = self.aimlapi_conn_id
-        async with AsyncExitStack() as stack:
-            try:
-                poller = await stack.enter_async_context(shared_balance_poller(settings, self.poll_interval))
-            except Exception as err:  # e.g. an HTTP client that cannot be built: fail this gate alone
-                yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
-                return
-            wait = self.first_check_delay
-            cadence = LogCadence(self.poll_interval)
-            while True:
-                try:
-                    balance = await check(poller, wait)
-                except AimlApiInsufficientCreditsError as err:
-                    wait = self.poll_interval
-                    if cadence.due():
-                        self.log.info(
-                            "%s Waiting for a top-up to %s USD (connection '%s'). Next check within %.1f s.",
-                            err,
-                            self.min_balance,
-                            conn,
-                            wait,
-                        )
-                    continue
-                except AimlApiError as err:
-                    if not err.retryable:
-                        yield self._error(err)
-                        return
-                    wait = max(poller.seconds_until_retry(), self.poll_interval)
-                    self.log.warning(
-                        "%s Still waiting (connection '%s'). Next check in %.1f s.", err, conn, wait
-                    )
-                    continue
-                except Exception as err:  # an answer or a failure nobody foresaw: fail this gate alone
-                    yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
-                    return
-                if balance.is_at_least(self.min_balance):
-                    message = (
-                        f"AIML API balance {balance.current_balance} {balance.currency} "
-                        f">= {self.min_balance} (connection '{conn}'): done."
-                    )
-                    yield event({"status": "success", "message": message, "balance": balance.to_dict()})
-                    return
-                wait = self.poll_interval
-                if cadence.due():
-                    self.log.info(
-                        "AIML API balance %s %s < %s (connection '%s'): waiting. Next check within %.1f s.",
-                        balance.current_balance,
-                        balance.currency,
-                        self.min_balance,
-                        conn,
-                        wait,
-                    )
+    def _out_of_credits(self, err: AimlApiInsufficientCreditsError, wait: float) -> None:
+        self.log.info(
+            "%s Waiting for a top-up to %s USD (connection '%s'). Next check within %.1f s.",
+            err,
+            self.min_balance,
+            self.aimlapi_conn_id,
+            wait,
+        )
 
 
-class AimlApiBalanceEventTrigger(BaseEventTrigger):
+class AimlApiBalanceEventTrigger(BalanceWatcher):
     """Fire once each time the AIML API balance crosses ``threshold``: an ``AssetWatcher`` trigger.
 
     Edge-triggered: it yields an event on a check where the condition holds after a check where it
@@ -244,38 +158,26 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
 
     def __init__(
         self,
-        aimlapi_conn_id: str = DEFAULT_CONN_ID,
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         *,
         threshold: float | str,
         direction: Direction = "below",
         poll_interval: float = 300.0,
         request_timeout: float | None = None,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseEventTrigger is untyped
         owner = type(self).__name__
         with argument_errors(owner):
             if not isinstance(direction, str) or direction not in DIRECTIONS:
                 raise AimlApiArgumentError(
                     f"{owner}: direction must be 'below' or 'above', got {direction!r}."
                 )
-            self.aimlapi_conn_id = _common.conn_id(aimlapi_conn_id, owner=owner)
+        super().__init__(aimlapi_conn_id, poll_interval, request_timeout)
+        with argument_errors(owner):
             self.threshold = coerce_min_balance(threshold, owner=owner, param="threshold")
             self.direction: Direction = direction
-            self.poll_interval = _common.poll_interval(self, poll_interval)
-            self.request_timeout = coerce_timeout(request_timeout, owner=owner)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
-        return (
-            f"{__name__}.{type(self).__qualname__}",
-            {
-                "aimlapi_conn_id": self.aimlapi_conn_id,
-                "threshold": self.threshold,
-                "direction": self.direction,
-                "poll_interval": self.poll_interval,
-                "request_timeout": self.request_timeout,
-            },
-        )
+    def _arguments(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "direction": self.direction}
 
     def holds(self, balance: float | None) -> bool:
         """Say whether the watched condition holds for a balance.
@@ -295,79 +197,28 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the balance for as long as the triggerer runs this watcher, one event per crossing."""
-        crossing = Crossing(
-            self.log, getattr(self, "asset_state_store", None), self.state_key, self._memory_key
-        )
-        await crossing.load()
+        crossing = await self._crossing()
         previous: float | None = None
-        conn = self.aimlapi_conn_id
-        while True:
-            settings = await self._settings_or_none()
-            if settings is None:
-                continue
-            problem = ""
-            async with AsyncExitStack() as stack:
-                poller: SharedBalancePoller | None = None
-                try:
-                    poller = await stack.enter_async_context(
-                        shared_balance_poller(settings, self.poll_interval)
+        cadence = LogCadence(self.poll_interval)
+        async with aclosing(self._readings(crossing)) as readings:
+            async for reading in readings:
+                if reading.out_of_credits is not None and cadence.due():
+                    self.log.info(
+                        "%s Counting the balance as 0 (connection '%s'). Next check within %.1f s.",
+                        reading.out_of_credits,
+                        self.aimlapi_conn_id,
+                        self.poll_interval,
                     )
-                except Exception as err:  # e.g. an HTTP client that cannot be built: never end run()
-                    problem = _common.unforeseen(conn, err)
-                wait = 0.0
-                cadence = LogCadence(self.poll_interval)
-                while poller is not None:
-                    try:
-                        reading: Balance | None = await check(poller, wait)
-                    except AimlApiInsufficientCreditsError as err:
-                        if cadence.due():
-                            self.log.info(
-                                "%s Counting the balance as 0 (connection '%s'). Next check within %.1f s.",
-                                err,
-                                conn,
-                                self.poll_interval,
-                            )
-                        reading = None
-                    except AimlApiError as err:
-                        await crossing.record_if_due()
-                        if not err.retryable:
-                            problem = str(err)  # a bad key may be fixed meanwhile: read it again
-                            break
-                        wait = max(poller.seconds_until_retry(), self.poll_interval)
-                        self.log.warning(
-                            "%s Retrying (connection '%s'). Next check in %.1f s.", err, conn, wait
-                        )
-                        continue
-                    except Exception as err:  # an answer or a failure nobody foresaw: never end run()
-                        problem = _common.unforeseen(conn, err)
-                        break
-                    wait = self.poll_interval
-                    balance = None if reading is None else reading.current_balance
-                    holds = self.holds(balance)
-                    if holds and not crossing.fired:
-                        yield event(self._payload(reading, previous))
-                        crossing.yielded()
-                    elif not holds and crossing.fired:
-                        await crossing.clear()
-                    else:
-                        await crossing.record_if_due()
-                    previous = 0.0 if balance is None else balance
-            await self._wait_out(problem, longest_backoff(self.poll_interval))
-
-    async def _wait_out(self, problem: str, seconds: float) -> None:
-        # A long backoff after a permanent error must not look like a stuck watcher: the problem
-        # and the time to the next check are repeated once per poll interval until then.
-        remaining = seconds
-        while remaining > 0:
-            self.log.error(
-                "%s Reading connection '%s' again and checking in %.1f s.",
-                problem.rstrip(" .") + ".",
-                self.aimlapi_conn_id,
-                remaining,
-            )
-            step = min(self.poll_interval, remaining)
-            await _common.pause(step)
-            remaining -= step
+                balance = None if reading.balance is None else reading.balance.current_balance
+                holds = self.holds(balance)
+                if holds and not crossing.fired:
+                    yield event(self._payload(reading.balance, previous))
+                    crossing.yielded()
+                elif not holds and crossing.fired:
+                    await crossing.clear()
+                else:
+                    await crossing.record_if_due()
+                previous = 0.0 if balance is None else balance
 
     def _payload(self, reading: Balance | None, previous: float | None) -> dict[str, Any]:
         balance = 0.0 if reading is None else reading.current_balance
@@ -384,20 +235,3 @@ class AimlApiBalanceEventTrigger(BaseEventTrigger):
             "message": f"AIML API balance {balance} USD {relation} {self.threshold} USD "
             f"(connection '{self.aimlapi_conn_id}').",
         }
-
-    async def _settings_or_none(self) -> ApiSettings | None:
-        # A watcher that raises is restarted by the triggerer at once: a bad or missing connection,
-        # or a secrets backend that fails, is logged and read again at the longest backoff instead.
-        try:
-            return await _read_settings(self.aimlapi_conn_id, self.request_timeout)
-        except Exception as err:
-            problem = _common.read_problem(self.aimlapi_conn_id, err)
-        await self._wait_out(problem, longest_backoff(self.poll_interval))
-        return None
-
-    @property
-    def _memory_key(self) -> str:
-        # Memory cannot tell assets apart, so it keys on everything that makes this watcher a
-        # trigger of its own: two watchers that differ only in poll_interval are two triggers,
-        # and each fires for a crossing. (The state store is per asset: state_key is enough.)
-        return json.dumps(self.serialize()[1], sort_keys=True)

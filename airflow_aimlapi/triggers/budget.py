@@ -11,25 +11,20 @@ argument raises ``AimlApiArgumentError`` (the triggerer fails this trigger alone
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from airflow.triggers.base import TriggerEvent
-
+from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.budget import DEFAULT_WINDOW, check_budget_window, coerce_budget, usage_params
-from airflow_aimlapi.exceptions import (
-    AimlApiArgumentError,
-    AimlApiError,
-    AimlApiInsufficientCreditsError,
-)
+from airflow_aimlapi.exceptions import AimlApiInsufficientCreditsError
 from airflow_aimlapi.hooks._query import check_key_prefix
 from airflow_aimlapi.records import USAGE, Usage
-from airflow_aimlapi.triggers import _common
-from airflow_aimlapi.triggers._common import LogCadence, argument_errors, check, event
-from airflow_aimlapi.triggers._poller import shared_poller
-from airflow_aimlapi.triggers.aimlapi import DEFAULT_CONN_ID, AimlApiBalanceTrigger
+from airflow_aimlapi.triggers._common import argument_errors
+from airflow_aimlapi.triggers._gate import GateTrigger
+from airflow_aimlapi.triggers._poller import SharedPoller, shared_poller
 from airflow_aimlapi.windows import utc_now
 
 #: The wall clock that ends a window (injectable for tests).
@@ -46,13 +41,13 @@ def budget_result(usage: Usage, budget: float, window: str) -> dict[str, Any]:
     return {**usage.to_dict(), "budget": budget, "window": window}
 
 
-class AimlApiSpendBudgetTrigger(AimlApiBalanceTrigger):
+class AimlApiSpendBudgetTrigger(GateTrigger[Usage]):
     """Fire once the key's spend over ``window`` is below ``budget`` USD (``GET /v2/usage``).
 
     Yields exactly one event: ``{"status": "success", "message": ..., "usage": {...}}`` once
     ``spend < budget``, or ``{"status": "error", "error_type": ..., "message": ...}`` for a failure
     no waiting fixes. A 403 saying the account is out of credits counts as "not yet", as for the
-    balance gate.
+    balance gate: both run the gates' one loop (:class:`~airflow_aimlapi.triggers._gate.GateTrigger`).
 
     :param aimlapi_conn_id: The Airflow connection holding the API key.
     :param budget: The budget in USD (> 0; numeric strings accepted).
@@ -63,12 +58,11 @@ class AimlApiSpendBudgetTrigger(AimlApiBalanceTrigger):
     :param request_timeout: Read timeout of each API call in seconds; overrides the connection's
         ``timeout`` extra.
     :param first_check_delay: Seconds before the first check (the sensor has just checked itself).
-    :param min_balance: Not an argument of this trigger (the balance gate's): refused if given.
     """
 
     def __init__(
         self,
-        aimlapi_conn_id: str = DEFAULT_CONN_ID,
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         budget: float | str | None = None,
         window: str = DEFAULT_WINDOW,
         key_prefix: str | None = None,
@@ -76,39 +70,16 @@ class AimlApiSpendBudgetTrigger(AimlApiBalanceTrigger):
         request_timeout: float | None = None,
         *,
         first_check_delay: float = 0.0,
-        min_balance: None = None,
     ) -> None:
         owner = type(self).__name__
-        if min_balance is not None:  # the balance gate's, not this one's: fail this trigger alone
-            raise AimlApiArgumentError(
-                f"{owner}: min_balance is not an argument of the budget gate (use budget)."
-            )
-        super().__init__(
-            aimlapi_conn_id,
-            min_balance=0.0,
-            poll_interval=poll_interval,
-            request_timeout=request_timeout,
-            first_check_delay=first_check_delay,
-        )
+        super().__init__(aimlapi_conn_id, poll_interval, request_timeout, first_check_delay)
         with argument_errors(owner):
             self.budget = coerce_budget(budget, owner=owner)
             self.window = check_budget_window(window, owner=owner)
             self.key_prefix = check_key_prefix(key_prefix, owner=owner)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
-        return (
-            f"{__name__}.{type(self).__qualname__}",
-            {
-                "aimlapi_conn_id": self.aimlapi_conn_id,
-                "budget": self.budget,
-                "window": self.window,
-                "key_prefix": self.key_prefix,
-                "poll_interval": self.poll_interval,
-                "request_timeout": self.request_timeout,
-                "first_check_delay": self.first_check_delay,
-            },
-        )
+    def _arguments(self) -> dict[str, Any]:
+        return {"budget": self.budget, "window": self.window, "key_prefix": self.key_prefix}
 
     def _params(self) -> list[tuple[str, str]]:
         # Computed at each request: a calendar window's end moves with the clock.
@@ -117,72 +88,31 @@ class AimlApiSpendBudgetTrigger(AimlApiBalanceTrigger):
             params.append(("key_prefix", self.key_prefix))
         return params
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll the key's spend until it is below the budget or a permanent error occurs."""
-        settings = await self._settings()
-        if isinstance(settings, AimlApiError):
-            yield self._error(settings)
-            return
-        conn = self.aimlapi_conn_id
-        async with AsyncExitStack() as stack:
-            try:
-                poller = await stack.enter_async_context(
-                    shared_poller(
-                        settings,
-                        self.poll_interval,
-                        USAGE,
-                        query=(self.window, self.key_prefix),
-                        params=self._params,
-                    )
-                )
-            except Exception as err:  # an HTTP client that cannot be built: fail this gate alone
-                yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
-                return
-            wait = self.first_check_delay
-            cadence = LogCadence(self.poll_interval)
-            while True:
-                try:
-                    usage = await check(poller, wait)
-                except AimlApiInsufficientCreditsError as err:
-                    wait = self.poll_interval
-                    if cadence.due():
-                        self.log.info(
-                            "%s Waiting (connection '%s'); next check within %.1f s.", err, conn, wait
-                        )
-                    continue
-                except AimlApiError as err:
-                    if not err.retryable:
-                        yield self._error(err)
-                        return
-                    wait = max(poller.seconds_until_retry(), self.poll_interval)
-                    self.log.warning(
-                        "%s Still waiting (connection '%s'). Next check in %.1f s.", err, conn, wait
-                    )
-                    continue
-                except Exception as err:  # nobody foresaw it: fail this gate alone
-                    yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
-                    return
-                if usage.spend < self.budget:
-                    message = (
-                        f"AIML API spend {usage.spend} USD over {self.window} < budget {self.budget} "
-                        f"(connection '{conn}'): done."
-                    )
-                    yield event(
-                        {
-                            "status": "success",
-                            "message": message,
-                            "usage": budget_result(usage, self.budget, self.window),
-                        }
-                    )
-                    return
-                wait = self.poll_interval
-                if cadence.due():
-                    self.log.info(
-                        "AIML API spend %s USD over %s >= budget %s (connection '%s'): waiting; "
-                        "next check within %.1f s.",
-                        usage.spend,
-                        self.window,
-                        self.budget,
-                        conn,
-                        wait,
-                    )
+    def _join(self, settings: ApiSettings) -> AbstractAsyncContextManager[SharedPoller[Usage]]:
+        query = (self.window, self.key_prefix)
+        return shared_poller(settings, self.poll_interval, USAGE, query=query, params=self._params)
+
+    def _opened(self, record: Usage) -> dict[str, Any] | None:
+        if record.spend >= self.budget:
+            return None
+        message = (
+            f"AIML API spend {record.spend} USD over {self.window} < budget {self.budget} "
+            f"(connection '{self.aimlapi_conn_id}'): done."
+        )
+        return {"message": message, "usage": budget_result(record, self.budget, self.window)}
+
+    def _waiting(self, record: Usage, wait: float) -> None:
+        self.log.info(
+            "AIML API spend %s USD over %s >= budget %s (connection '%s'): waiting; "
+            "next check within %.1f s.",
+            record.spend,
+            self.window,
+            self.budget,
+            self.aimlapi_conn_id,
+            wait,
+        )
+
+    def _out_of_credits(self, err: AimlApiInsufficientCreditsError, wait: float) -> None:
+        self.log.info(
+            "%s Waiting (connection '%s'); next check within %.1f s.", err, self.aimlapi_conn_id, wait
+        )

@@ -12,30 +12,27 @@ re-arms on a rate taken over too short a span.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from airflow_aimlapi._arguments import coerce_timeout
+from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi._http_errors import transport_error
 from airflow_aimlapi._metrics import record_runway
 from airflow_aimlapi._responses import interpret_response
-from airflow_aimlapi._retry import longest_backoff
 from airflow_aimlapi._settings import ApiSettings
-from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiError, AimlApiInsufficientCreditsError
+from airflow_aimlapi.exceptions import AimlApiArgumentError
 from airflow_aimlapi.hooks._spend import ledger_params
 from airflow_aimlapi.records import TRANSACTIONS, TransactionPage
 from airflow_aimlapi.runway import RunwayEstimator, charges_of, hours_left
-from airflow_aimlapi.triggers import _common
-from airflow_aimlapi.triggers._common import LogCadence, argument_errors, check, event
+from airflow_aimlapi.triggers._common import LogCadence, argument_errors, event
 from airflow_aimlapi.triggers._crossing import Crossing
-from airflow_aimlapi.triggers._poller import SharedBalancePoller, shared_balance_poller
-from airflow_aimlapi.triggers.aimlapi import DEFAULT_CONN_ID, _read_settings
+from airflow_aimlapi.triggers._poller import SharedBalancePoller
+from airflow_aimlapi.triggers._watcher import BalanceWatcher
 from airflow_aimlapi.windows import parse_period, utc_now
 
 #: After firing, the watcher re-arms only once the runway is back above ``hours`` by this fraction
@@ -59,7 +56,7 @@ def _hours(value: Any, *, owner: str) -> float:
     return number
 
 
-class AimlApiRunwayEventTrigger(BaseEventTrigger):
+class AimlApiRunwayEventTrigger(BalanceWatcher):
     """Fire once each time the runway (hours the balance lasts at the recent pace) falls below ``hours``.
 
     Edge-triggered, like :class:`~airflow_aimlapi.triggers.aimlapi.AimlApiBalanceEventTrigger`: one
@@ -87,35 +84,22 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
 
     def __init__(
         self,
-        aimlapi_conn_id: str = DEFAULT_CONN_ID,
+        aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         *,
         hours: float | str,
         lookback: str = "6h",
         poll_interval: float = 300.0,
         request_timeout: float | None = None,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseEventTrigger is untyped
+        super().__init__(aimlapi_conn_id, poll_interval, request_timeout)
         owner = type(self).__name__
         with argument_errors(owner):
-            self.aimlapi_conn_id = _common.conn_id(aimlapi_conn_id, owner=owner)
             self.hours = _hours(hours, owner=owner)
             self.lookback_delta: timedelta = parse_period(lookback, owner=owner, param="lookback")
             self.lookback = lookback.strip()
-            self.poll_interval = _common.poll_interval(self, poll_interval)
-            self.request_timeout = coerce_timeout(request_timeout, owner=owner)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Return the class path and JSON-safe kwargs (no key: it is read from the connection)."""
-        return (
-            f"{__name__}.{type(self).__qualname__}",
-            {
-                "aimlapi_conn_id": self.aimlapi_conn_id,
-                "hours": self.hours,
-                "lookback": self.lookback,
-                "poll_interval": self.poll_interval,
-                "request_timeout": self.request_timeout,
-            },
-        )
+    def _arguments(self) -> dict[str, Any]:
+        return {"hours": self.hours, "lookback": self.lookback}
 
     @property
     def state_key(self) -> str:
@@ -137,94 +121,58 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the runway for as long as the triggerer runs this watcher, one event per fall."""
-        store = getattr(self, "asset_state_store", None)
-        crossing = Crossing(self.log, store, self.state_key, json.dumps(self.serialize()[1], sort_keys=True))
-        await crossing.load()
+        crossing = await self._crossing()
         estimator = await self._restore(crossing)
         conn = self.aimlapi_conn_id
-        while True:
-            try:
-                settings = await _read_settings(conn, self.request_timeout)
-            except Exception as err:
-                await self._wait_out(_common.read_problem(conn, err))
-                continue
-            problem = ""
-            async with AsyncExitStack() as stack:
-                poller: SharedBalancePoller | None = None
-                try:
-                    poller = await stack.enter_async_context(
-                        shared_balance_poller(settings, self.poll_interval)
-                    )
-                except Exception as err:  # never end run()
-                    problem = _common.unforeseen(conn, err)
-                wait = 0.0
-                cadence = LogCadence(self.poll_interval)
-                publish = LogCadence(self.poll_interval)  # gauges and the state-store write
-                while poller is not None:
-                    out_of_credits = False
-                    try:
-                        balance = (await check(poller, wait)).current_balance
-                    except AimlApiInsufficientCreditsError:
-                        balance, out_of_credits = 0.0, True
-                    except AimlApiError as err:
-                        await crossing.record_if_due()
-                        if not err.retryable:
-                            problem = str(err)
-                            break
-                        wait = max(poller.seconds_until_retry(), self.poll_interval)
+        cadence = LogCadence(self.poll_interval)
+        publish = LogCadence(self.poll_interval)  # gauges and the state-store write
+        async with aclosing(self._readings(crossing)) as readings:
+            async for reading in readings:
+                balance = 0.0 if reading.balance is None else reading.balance.current_balance
+                now = clock()
+                if estimator is None:
+                    # The first reading first, then the ledger up to that reading's stamp: spend
+                    # after the seed's end is not in the reading too. The shared poller does not
+                    # say how old its answer is, so a cached one (up to one interval) may still
+                    # overlap the seed by that much.
+                    estimator = await self._seed(reading.poller, reading.settings, now)
+                estimator.observe(now, balance)
+                rate = estimator.rate(now)
+                left = hours_left(balance, rate)
+                if publish.due():  # at this watcher's own interval, however often the poller answers
+                    record_runway(conn, rate or 0.0, left, self.lookback)
+                    await self._save(crossing, estimator)
+                holds = left is not None and left < self.hours
+                if not estimator.ready(now):
+                    # Unknown rate (no ledger, one reading so far), or known for too short a
+                    # span (one call between two readings is no pace): hold, neither fire nor
+                    # re-arm.
+                    await crossing.record_if_due()
+                elif holds and not crossing.fired:
+                    yield event(self._payload(balance, rate, left, now))
+                    crossing.yielded()
+                elif crossing.fired and self.rearmed(left):
+                    await crossing.clear()
+                else:
+                    await crossing.record_if_due()
+                if cadence.due():
+                    if reading.out_of_credits is not None:
                         self.log.warning(
-                            "%s Retrying (connection '%s'). Next check in %.1f s.", err, conn, wait
-                        )
-                        continue
-                    except Exception as err:  # never end run()
-                        problem = _common.unforeseen(conn, err)
-                        break
-                    wait = self.poll_interval
-                    now = clock()
-                    if estimator is None:
-                        # The first reading first, then the ledger up to that reading's stamp: spend
-                        # after the seed's end is not in the reading too. The shared poller does not
-                        # say how old its answer is, so a cached one (up to one interval) may still
-                        # overlap the seed by that much.
-                        estimator = await self._seed(poller, settings, now)
-                    estimator.observe(now, balance)
-                    rate = estimator.rate(now)
-                    left = hours_left(balance, rate)
-                    if publish.due():  # at this watcher's own interval, however often the poller answers
-                        record_runway(conn, rate or 0.0, left, self.lookback)
-                        await self._save(crossing, estimator)
-                    holds = left is not None and left < self.hours
-                    if not estimator.ready(now):
-                        # Unknown rate (no ledger, one reading so far), or known for too short a
-                        # span (one call between two readings is no pace): hold, neither fire nor
-                        # re-arm.
-                        await crossing.record_if_due()
-                    elif holds and not crossing.fired:
-                        yield event(self._payload(balance, rate, left, now))
-                        crossing.yielded()
-                    elif crossing.fired and self.rearmed(left):
-                        await crossing.clear()
-                    else:
-                        await crossing.record_if_due()
-                    if cadence.due():
-                        if out_of_credits:
-                            self.log.warning(
-                                "AIML API account out of credits (403, connection '%s'): counted as "
-                                "a balance of 0 USD.",
-                                conn,
-                            )
-                        self.log.info(
-                            "AIML API runway (connection '%s'): balance %s USD, %s USD/h over %s, %s h "
-                            "left (line %s h). Next check within %.1f s.",
+                            "AIML API account out of credits (403, connection '%s'): counted as "
+                            "a balance of 0 USD.",
                             conn,
-                            balance,
-                            rate or 0.0,
-                            self.lookback,
-                            "unbounded" if left is None else f"{left:.4g}",
-                            self.hours,
-                            wait,
                         )
-            await self._wait_out(problem or "Runway watcher stopped.")
+                    self.log.info(
+                        "AIML API runway (connection '%s'): balance %s USD, %s USD/h over %s, %s h "
+                        "left (line %s h). Next check within %.1f s.",
+                        conn,
+                        balance,
+                        rate or 0.0,
+                        self.lookback,
+                        "unbounded" if left is None else f"{left:.4g}",
+                        self.hours,
+                        self.poll_interval,
+                    )
 
     async def _restore(self, crossing: Crossing) -> RunwayEstimator | None:
         # The readings kept in the asset state store (3.3+), when the store is usable.
@@ -308,19 +256,6 @@ class AimlApiRunwayEventTrigger(BaseEventTrigger):
             cursor = page.next_cursor
         self.log.warning("Runway seed: ledger read stopped after %d pages.", MAX_SEED_PAGES)
         return charges
-
-    async def _wait_out(self, problem: str) -> None:
-        remaining = longest_backoff(self.poll_interval)
-        while remaining > 0:
-            self.log.error(
-                "%s Reading connection '%s' again and checking in %.1f s.",
-                problem.rstrip(" .") + ".",
-                self.aimlapi_conn_id,
-                remaining,
-            )
-            step = min(self.poll_interval, remaining)
-            await _common.pause(step)
-            remaining -= step
 
     def _payload(
         self, balance: float, rate: float | None, left: float | None, now: datetime

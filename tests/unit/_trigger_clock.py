@@ -1,4 +1,4 @@
-"""Test helpers for the balance triggers: an injected clock, and counting the triggers' checks.
+"""Test helpers for the triggers: an injected clock, counting their checks, connection reads that fail.
 
 Trigger tests wait on events (the Nth request reached the fake, every trigger checked N times),
 never on the wall clock: the triggers' own clock (``_common.now``) and pauses (``_common.pause``)
@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from airflow_aimlapi.triggers import _common
-from airflow_aimlapi.triggers import aimlapi as trigger_module
 
 
 class FakeClock:
@@ -49,7 +48,9 @@ class FakeClock:
 
 
 class CheckCounter:
-    """Counts each trigger's balance checks (by its asyncio task) and the waits they asked for.
+    """Counts each trigger's checks (by its asyncio task) and the waits they asked for.
+
+    Every trigger's check goes through ``_common.check``: the gates', the watchers' and the runway's.
 
     :param monkeypatch: Installs the counter for one test.
     """
@@ -57,7 +58,7 @@ class CheckCounter:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.per_trigger: Counter[asyncio.Task[Any] | None] = Counter()
         self.waits: list[float] = []
-        real = trigger_module.check
+        real = _common.check
 
         async def counting(poller: Any, wait: float) -> Any:
             self.waits.append(wait)
@@ -66,7 +67,7 @@ class CheckCounter:
             finally:
                 self.per_trigger[asyncio.current_task()] += 1
 
-        monkeypatch.setattr(trigger_module, "check", counting)
+        monkeypatch.setattr(_common, "check", counting)
 
     def fewest(self, triggers: int) -> int:
         """Return the fewest checks any of ``triggers`` triggers made (0 until all have made one).
@@ -90,3 +91,29 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
+
+
+class FailingReads:
+    """Makes the triggers' connection reads fail: the first ``outages`` times, or (``None``) always.
+
+    A secrets backend that is down, or a connection URI Airflow cannot parse, raises from the read
+    itself; a trigger must say so and read again, never raise.
+
+    :param monkeypatch: Installs the failing reads for one test.
+    :param error: What each failed read raises.
+    :param outages: How many reads fail before the real read is used; ``None``: every read fails.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, error: Exception, outages: int | None = None) -> None:
+        self.error = error
+        self.outages = outages
+        self._real = _common.read_settings
+        monkeypatch.setattr(_common, "read_settings", self._read)
+
+    async def _read(self, conn_id: str, request_timeout: float | None) -> Any:
+        if self.outages is None:
+            raise self.error
+        if self.outages:
+            self.outages -= 1
+            raise self.error
+        return await self._real(conn_id, request_timeout)

@@ -8,18 +8,16 @@ own poller. The tests wait on counted requests and counted checks, never on the 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from _trigger_clock import wait_for
+from _trigger_clock import CheckCounter, wait_for
 from airflow.triggers.base import BaseTrigger
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.triggers import _poller
-from airflow_aimlapi.triggers import budget as budget_module
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceTrigger, active_pollers
 from airflow_aimlapi.triggers.budget import AimlApiSpendBudgetTrigger
 
@@ -50,25 +48,6 @@ def rolling_fake(monkeypatch: pytest.MonkeyPatch) -> Any:
         yield fake, now
 
 
-class UsageChecks:
-    """Counts each budget trigger's checks (by its asyncio task).
-
-    :param monkeypatch: Installs the counter for one test.
-    """
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.per_trigger: Counter[asyncio.Task[Any] | None] = Counter()
-        real = budget_module.check
-
-        async def counting(poller: Any, wait: float) -> Any:
-            try:
-                return await real(poller, wait)
-            finally:
-                self.per_trigger[asyncio.current_task()] += 1
-
-        monkeypatch.setattr(budget_module, "check", counting)
-
-
 async def _events(trigger: BaseTrigger) -> list[dict[str, Any]]:
     return [event.payload async for event in trigger.run()]
 
@@ -78,7 +57,7 @@ def test_many_budget_gates_on_one_window_share_one_request_per_interval(
 ) -> None:
     fake, now = rolling_fake
     fake.charge("openai/gpt-5", 15.0, at=now.at - timedelta(minutes=5))  # over the 10 USD budget
-    counter = UsageChecks(monkeypatch)
+    counter = CheckCounter(monkeypatch)
     interval = 0.2
 
     async def scenario() -> tuple[list[list[dict[str, Any]]], int, int]:

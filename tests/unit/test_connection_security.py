@@ -30,11 +30,10 @@ from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiAuthError, AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.triggers import _poller
+from airflow_aimlapi.triggers import _common, _poller
 from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceEventTrigger,
     AimlApiBalanceTrigger,
-    _read_settings,
 )
 
 GW_USER = "gwuser"
@@ -384,7 +383,7 @@ def test_the_hook_masks_the_key_in_the_form_sent(padded_key_conn: str) -> None:
 
 def test_the_trigger_masks_the_key_in_the_form_sent(padded_key_conn: str) -> None:
     # Old code: the triggers registered nothing; the stripped key showed in triggerer logs.
-    settings = asyncio.run(_read_settings("padded", None))
+    settings = asyncio.run(_common.read_settings("padded", None))
     assert settings.api_key == padded_key_conn
     assert padded_key_conn not in redact(f"sending {settings.authorization}")
 

@@ -140,7 +140,6 @@ CONSTRUCTORS: dict[str, Ctor] = {
         {"budget": 1.0},
         {
             "budget": Num(math.ulp(0.0)),  # > 0
-            "min_balance": USD,  # the balance gate's: refused, naming it
             "poll_interval": SECONDS,
             "request_timeout": TIMEOUT,
             "first_check_delay": SECONDS,

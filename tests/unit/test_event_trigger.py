@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from _trigger_clock import CheckCounter, FakeClock, wait_for
+from _trigger_clock import CheckCounter, FailingReads, FakeClock, wait_for
 from airflow.triggers.base import BaseEventTrigger
 
 from airflow_aimlapi import _retry
@@ -19,7 +19,6 @@ from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
 from airflow_aimlapi.triggers import _crossing, _poller
-from airflow_aimlapi.triggers import aimlapi as trigger_module
 from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceEventTrigger,
     AimlApiBalanceTrigger,
@@ -566,17 +565,7 @@ def test_a_failing_secrets_backend_is_logged_and_read_again_never_raised(
     # Reading the connection can fail for reasons that are neither ours nor "not found": a
     # secrets backend that is down. The watcher must not raise (the triggerer would restart it at
     # once, and again), and must pick the connection up once the backend answers.
-    real = trigger_module._read_settings
-    outages = 2
-
-    async def flaky(conn_id: str, request_timeout: float | None) -> Any:
-        nonlocal outages
-        if outages:
-            outages -= 1
-            raise ConnectionError("vault.internal:8200 unreachable")
-        return await real(conn_id, request_timeout)
-
-    monkeypatch.setattr(trigger_module, "_read_settings", flaky)
+    reads = FailingReads(monkeypatch, ConnectionError("vault.internal:8200 unreachable"), outages=2)
     clock = FakeClock(monkeypatch)
     aimlapi_fake.set_balance(2.0)
 
@@ -586,7 +575,7 @@ def test_a_failing_secrets_backend_is_logged_and_read_again_never_raised(
             return list(events)
 
     assert asyncio.run(scenario())[0]["current_balance"] == 2.0
-    assert outages == 0
+    assert reads.outages == 0
     failures = [line for line in log_lines("error") if "vault.internal:8200 unreachable" in line]
     # each failed read is said at once, then again at each step of the wait until the next read
     assert len(failures) == len(clock.pauses) > 2, failures
@@ -598,10 +587,10 @@ def test_a_bad_connection_uri_never_puts_its_key_in_the_log(
     monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
 ) -> None:
     # Airflow quotes a connection URI it cannot parse whole, key included.
-    async def bad_uri(conn_id: str, request_timeout: float | None) -> Any:
-        raise ValueError("Invalid connection string: aimlapi://:sk-live-9f8e7d6c5b4a@api.aimlapi.com:x/")
-
-    monkeypatch.setattr(trigger_module, "_read_settings", bad_uri)
+    FailingReads(
+        monkeypatch,
+        ValueError("Invalid connection string: aimlapi://:sk-live-9f8e7d6c5b4a@api.aimlapi.com:x/"),
+    )
     clock = FakeClock(monkeypatch)
 
     async def scenario() -> list[dict[str, Any]]:

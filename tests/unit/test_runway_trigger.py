@@ -55,7 +55,7 @@ class Script:
         self.start = start
         self.done = asyncio.Event()
         self.now = start
-        monkeypatch.setattr(runway_module, "check", self._check)
+        monkeypatch.setattr(_common, "check", self._check)
         monkeypatch.setattr(runway_module, "clock", lambda: self.now)
         loop_time = [1000.0]
         monkeypatch.setattr(_common, "now", lambda: loop_time[0])
@@ -332,7 +332,7 @@ def test_out_of_credits_is_a_balance_of_zero_said_in_the_log(
         return await plain(poller, wait)
 
     script.balances.append(0)  # the 403's place in the script (never returned)
-    monkeypatch.setattr(runway_module, "check", out_after_first)
+    monkeypatch.setattr(_common, "check", out_after_first)
     fake.charge("openai/gpt-5", 6.0, at=T0 - 3 * H)  # 1 USD/h over the 6 h look-back
     events = run(AimlApiRunwayEventTrigger(hours=12, lookback="6h", poll_interval=60), script)
     assert [e["hours_left"] for e in events] == [5.0]  # then 0 h: still below, no second event

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from _trigger_clock import CheckCounter, FakeClock, wait_for
+from _trigger_clock import CheckCounter, FailingReads, FakeClock, wait_for
 from airflow.triggers.base import BaseTrigger
 
 from airflow_aimlapi import _retry
@@ -15,7 +15,6 @@ from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.records import Balance
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
 from airflow_aimlapi.triggers import _crossing, _poller
-from airflow_aimlapi.triggers import aimlapi as trigger_module
 from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceEventTrigger,
     AimlApiBalanceTrigger,
@@ -632,22 +631,13 @@ def test_a_missing_connection_is_an_error_event_naming_it() -> None:
 def test_a_connection_read_that_fails_is_retried_saying_when(
     aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
 ) -> None:
-    real = trigger_module._read_settings
-    outages = 2
-
-    async def flaky(conn_id: str, request_timeout: float | None) -> Any:
-        nonlocal outages
-        if outages:
-            outages -= 1
-            raise ConnectionError("vault.internal:8200 unreachable")
-        return await real(conn_id, request_timeout)
-
-    monkeypatch.setattr(trigger_module, "_read_settings", flaky)
+    reads = FailingReads(monkeypatch, ConnectionError("vault.internal:8200 unreachable"), outages=2)
     clock = FakeClock(monkeypatch)
     aimlapi_fake.set_balance(80.0)
     events = _run(lambda: _events(AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05)))
     assert [e["status"] for e in events] == ["success"]
     assert [seconds for _, seconds in clock.pauses] == [_retry.longest_backoff(0.05)] * 2
+    assert reads.outages == 0
     said = [line for line in log_lines("warning") if "vault.internal:8200 unreachable" in line]
     assert len(said) == 2
     assert all(

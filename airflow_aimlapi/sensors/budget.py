@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.budget import (
@@ -17,23 +15,18 @@ from airflow_aimlapi.budget import (
     coerce_budget,
     usage_arguments,
 )
-from airflow_aimlapi.exceptions import (
-    AimlApiConfigError,
-    AimlApiError,
-    AimlApiInsufficientCreditsError,
-    AimlApiRateLimitError,
-)
+from airflow_aimlapi.exceptions import AimlApiConfigError, AimlApiInsufficientCreditsError
 from airflow_aimlapi.hooks._query import check_key_prefix
-from airflow_aimlapi.sensors.aimlapi import AimlApiBalanceSensor, _sensor_seconds
+from airflow_aimlapi.sensors._base import GateSensor, sensor_seconds
 from airflow_aimlapi.windows import utc_now
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
-    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
+    from airflow_aimlapi.records import Usage
 
 
-class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
+class AimlApiSpendBudgetSensor(GateSensor):
     """Wait while the key's spend over ``window`` is at or above ``budget`` USD (``GET /v2/usage``).
 
     Done once ``spend < budget``; it then pushes as XCom ``return_value`` the usage it saw with the
@@ -66,6 +59,7 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
     """
 
     template_fields: Sequence[str] = ("budget", "window", "key_prefix", "aimlapi_conn_id")
+    _result_key = "usage"
 
     #: The wall clock that ends a calendar window (injectable for tests).
     _utc_now: Callable[[], datetime] = staticmethod(utc_now)
@@ -90,11 +84,7 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
         if poll_interval is not None:  # the issue's name for Airflow's poke_interval
             _poke_interval_alias(poll_interval, kwargs)
         super().__init__(
-            min_balance=0.0,
-            aimlapi_conn_id=aimlapi_conn_id,
-            deferrable=deferrable,
-            request_timeout=request_timeout,
-            **kwargs,
+            aimlapi_conn_id=aimlapi_conn_id, deferrable=deferrable, request_timeout=request_timeout, **kwargs
         )
         # Literals are checked now, templates once rendered (as min_balance is in the balance sensor).
         if not (isinstance(budget, str) and self._is_template(budget)):
@@ -106,13 +96,6 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
         self.budget = budget
         self.window = window
         self.key_prefix = key_prefix
-
-    @cached_property
-    def hook(self) -> AimlApiHook:
-        """The hook for ``aimlapi_conn_id``: no retries inside a check (the next check is the retry)."""
-        from airflow_aimlapi.hooks.aimlapi import AimlApiHook
-
-        return AimlApiHook(self.aimlapi_conn_id, timeout=self.request_timeout, max_retries=0)
 
     @property
     def required_budget(self) -> float:
@@ -126,96 +109,57 @@ class AimlApiSpendBudgetSensor(AimlApiBalanceSensor):
             check_key_prefix(self.key_prefix, owner=self._owner),
         )
 
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        """Read the spend once; return done (with the usage as XCom) once it is below ``budget``.
+    def _check_arguments(self) -> None:
+        self._checked()
 
-        :param context: The task context.
-        """
-        budget, window, key_prefix = self._checked()
-        conn = self.aimlapi_conn_id
-        if not self.deferrable and self._rate_limited_still():
-            self.log.info(
-                "Rate limited (connection '%s'): no API call yet; next check in %s.",
-                conn,
-                self._next_check(None),
-            )
-            return False
-        self._retry_after = None
-        try:
-            usage = self.hook.get_usage(**usage_arguments(window, self._utc_now()), key_prefix=key_prefix)
-        except AimlApiInsufficientCreditsError as err:
-            self.log.info(
-                "%s Waiting (connection '%s'); next check in %s.", err, conn, self._next_check(None)
-            )
-            return self._not_yet(budget)
-        except AimlApiError as err:
-            if not err.retryable:
-                return self._failed_check(err, budget)
-            retry_after = err.retry_after if isinstance(err, AimlApiRateLimitError) else None
-            self.log.warning("%s Still waiting; next check in %s.", err, self._next_check(retry_after))
-            return self._not_yet(budget, retry_after)
-        except Exception as err:
-            return self._failed_check(err, budget)
-        if usage.spend < budget:
-            self.log.info(
-                "AIML API spend %s USD over %s < budget %s (connection '%s'): done.",
-                usage.spend,
-                window,
-                budget,
-                conn,
-            )
-            from airflow_aimlapi.triggers.budget import budget_result
+    def _read(self) -> Usage:
+        _, window, key_prefix = self._checked()
+        return self.hook.get_usage(**usage_arguments(window, self._utc_now()), key_prefix=key_prefix)
 
-            return PokeReturnValue(is_done=True, xcom_value=budget_result(usage, budget, window))
+    def _done(self, record: Usage) -> dict[str, Any] | None:
+        budget, window, _ = self._checked()
+        if record.spend >= budget:
+            return None
         self.log.info(
-            "AIML API spend %s USD over %s >= budget %s (connection '%s'): waiting; next check in %s.",
-            usage.spend,
+            "AIML API spend %s USD over %s < budget %s (connection '%s'): done.",
+            record.spend,
             window,
             budget,
-            conn,
-            self._next_check(None),
+            self.aimlapi_conn_id,
         )
-        return self._not_yet(budget)
+        from airflow_aimlapi.triggers.budget import budget_result
 
-    def _rate_limited_still(self) -> bool:
-        return time.monotonic() < self._next_call_at
+        return budget_result(record, budget, window)
 
-    def _defer(self, min_balance: float, first_check_delay: float) -> None:
-        # The balance sensor's deferral, with this gate's trigger (min_balance is the budget here).
+    def _waiting(self, record: Usage, next_check: str) -> None:
+        budget, window, _ = self._checked()
+        self.log.info(
+            "AIML API spend %s USD over %s >= budget %s (connection '%s'): waiting; next check in %s.",
+            record.spend,
+            window,
+            budget,
+            self.aimlapi_conn_id,
+            next_check,
+        )
+
+    def _out_of_credits(self, err: AimlApiInsufficientCreditsError, next_check: str) -> None:
+        self.log.info(
+            "%s Waiting (connection '%s'); next check in %s.", err, self.aimlapi_conn_id, next_check
+        )
+
+    def _trigger(self, first_check_delay: float) -> BaseTrigger:
         from airflow_aimlapi.triggers.budget import AimlApiSpendBudgetTrigger
 
         budget, window, key_prefix = self._checked()
-        remaining = self.timeout if self._deadline is None else self._deadline - time.time()
-        self.defer(
-            trigger=AimlApiSpendBudgetTrigger(
-                aimlapi_conn_id=self.aimlapi_conn_id,
-                budget=budget,
-                window=window,
-                key_prefix=key_prefix,
-                poll_interval=self.poke_interval,
-                request_timeout=self.request_timeout,
-                first_check_delay=first_check_delay,
-            ),
-            method_name="execute_complete",
-            kwargs={} if self._deadline is None else {"deadline": self._deadline},
-            timeout=timedelta(seconds=max(0.0, remaining)),
+        return AimlApiSpendBudgetTrigger(
+            aimlapi_conn_id=self.aimlapi_conn_id,
+            budget=budget,
+            window=window,
+            key_prefix=key_prefix,
+            poll_interval=self.poke_interval,
+            request_timeout=self.request_timeout,
+            first_check_delay=first_check_delay,
         )
-
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], deadline: float | None = None
-    ) -> dict[str, Any]:
-        """Resume after the trigger fired: return the usage (XCom), or raise the error it reported.
-
-        :param context: The task context.
-        :param event: The trigger's event: ``{"status": "success", "usage": {...}}`` or an error.
-        :param deadline: When the sensor times out (seconds since the epoch), passed on by
-            :meth:`defer`.
-        """
-        if event.get("status") == "success":
-            self.log.info("%s", event.get("message"))
-            usage: dict[str, Any] = event["usage"]
-            return usage
-        return super().execute_complete(context, event, deadline)
 
 
 def _seconds(value: Any) -> Any:
@@ -225,7 +169,7 @@ def _seconds(value: Any) -> Any:
 def _poke_interval_alias(poll_interval: Any, kwargs: dict[str, Any]) -> None:
     # ``poll_interval`` is checked as ``poke_interval`` is, then passed on as it.
     owner = f"AimlApiSpendBudgetSensor '{kwargs.get('task_id')}'"
-    _sensor_seconds(poll_interval, owner=owner, param="poll_interval")
+    sensor_seconds(poll_interval, owner=owner, param="poll_interval")
     if "poke_interval" in kwargs and _seconds(kwargs["poke_interval"]) != _seconds(poll_interval):
         raise AimlApiConfigError(
             f"{owner}: poll_interval ({poll_interval!r}) and poke_interval ({kwargs['poke_interval']!r}) "

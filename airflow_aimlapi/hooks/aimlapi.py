@@ -22,16 +22,10 @@ from airflow_aimlapi.hooks import _form
 from airflow_aimlapi.hooks import _spend as spend
 from airflow_aimlapi.hooks._http import get_once, new_session
 from airflow_aimlapi.hooks._pacer import Pacer, pacer_for
-from airflow_aimlapi.hooks._query import (
-    check_direction,
-    check_entry_type,
-    check_key_prefix,
-    check_models,
-    check_page_size,
-    check_statuses,
-)
+from airflow_aimlapi.hooks._query import check_page_size
+from airflow_aimlapi.hooks._reads import ledger_filters, log_requests, runway_of, usage_requests
 from airflow_aimlapi.hooks._retrying import call_with_retries
-from airflow_aimlapi.hooks._spend import add_up_usage, ledger_params
+from airflow_aimlapi.hooks._spend import add_up_usage
 from airflow_aimlapi.records import (
     BALANCE,
     BILLING_DETAIL,
@@ -45,20 +39,9 @@ from airflow_aimlapi.records import (
     RecordT,
     RequestLogPage,
     Runway,
-    TransactionPage,
     UsageDetail,
 )
-from airflow_aimlapi.runway import RunwayEstimator, charges_of
-from airflow_aimlapi.runway import hours_left as runway_hours
-from airflow_aimlapi.windows import (
-    as_utc,
-    check_range,
-    check_window,
-    log_windows,
-    parse_period,
-    usage_windows,
-    utc_now,
-)
+from airflow_aimlapi.windows import as_utc, parse_period, utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -226,9 +209,7 @@ class AimlApiHook(BaseHook):
         :param key_prefix: Another key's first 8 characters (a management key's right); ``None``
             for the spend of the connection's own key.
         """
-        return self._usage(
-            lambda params: self._get(USAGE, params=params), "get_usage", period, start, end, key_prefix
-        )
+        return self._usage(USAGE, "get_usage", period, start, end, key_prefix)
 
     def get_usage_detail(
         self,
@@ -249,32 +230,15 @@ class AimlApiHook(BaseHook):
         :param end: The window's end (exclusive), same forms; not before ``start``.
         :param key_prefix: Another key's first 8 characters; ``None`` for the connection's own key.
         """
-        detail = self._usage(
-            lambda params: self._get(USAGE_DETAIL, params=params),
-            "get_usage_detail",
-            period,
-            start,
-            end,
-            key_prefix,
-        )
+        detail = self._usage(USAGE_DETAIL, "get_usage_detail", period, start, end, key_prefix)
         assert isinstance(detail, UsageDetail)
         return detail
 
-    def _usage(
-        self,
-        fetch: Callable[[list[tuple[str, str]]], Usage],
-        method: str,
-        period: Any,
-        start: Any,
-        end: Any,
-        key_prefix: Any,
-    ) -> Usage:
+    def _usage(self, endpoint: Endpoint[Any], method: str, *window: Any) -> Usage:
+        # window: period, start, end and key_prefix, as given; one request per API-sized window.
         owner = f"{type(self).__name__}.{method}"
-        request = check_window(period, start, end, owner=owner)
-        prefix = check_key_prefix(key_prefix, owner=owner)
-        windows = usage_windows(request, self._utc_now, owner=owner)
-        extra = [("key_prefix", prefix)] if prefix else []
-        return add_up_usage([fetch([*window.params(), *extra]) for window in windows])
+        requests = usage_requests(*window, now=self._utc_now, owner=owner)
+        return add_up_usage([self._get(endpoint, params=params) for params in requests])
 
     def iter_transactions(
         self,
@@ -302,15 +266,9 @@ class AimlApiHook(BaseHook):
         :param page_size: Entries per request, 1 to 100.
         """
         owner = f"{type(self).__name__}.iter_transactions"
-        start_at, end_at = check_range(start, end, owner=owner)
-        filters = ledger_params(
-            start_at,
-            end_at,
-            check_direction(direction, owner=owner),
-            check_entry_type(entry_type, owner=owner),
-        )
+        filters = ledger_filters(start, end, direction, entry_type, owner=owner)
         size = check_page_size(page_size, owner=owner)
-        return spend.iter_transactions(self._paged_get, filters, size)
+        return spend.iter_transactions(lambda page, params: self._get(page, params=params), filters, size)
 
     def get_runway(self, *, lookback: str = "24h") -> Runway:
         """Return how long the balance lasts at the pace of the look-back window (one-shot).
@@ -328,25 +286,10 @@ class AimlApiHook(BaseHook):
         detail = self.get_billing_detail()
         end = as_utc(self._utc_now())
         start = end - length
-        estimator = RunwayEstimator(length)
         charges = self.iter_transactions(start=start, end=end, direction="CHARGE")
-        estimator.seed(charges_of(charges), end)
-        rate = estimator.rate(end) or 0.0
-        runway = Runway(
-            current_balance=detail.current_balance,
-            spend_rate_usd_per_hour=rate,
-            hours_left=runway_hours(detail.current_balance, rate),
-            lookback_start=start,
-            lookback_end=end,
-            autotopup_enabled=detail.autotopup_settings.is_enabled,
-        )
+        runway = runway_of(detail, charges, start, end)
         record_runway(self.aimlapi_conn_id, runway.spend_rate_usd_per_hour, runway.hours_left, str(lookback))
         return runway
-
-    def _paged_get(
-        self, endpoint: Endpoint[TransactionPage], params: Sequence[tuple[str, str]]
-    ) -> TransactionPage:
-        return self._get(endpoint, params=params)
 
     def iter_request_logs(
         self,
@@ -392,13 +335,10 @@ class AimlApiHook(BaseHook):
         :param page_size: Rows per request, 1 to 100.
         """
         owner = f"{type(self).__name__}.iter_request_logs"
-        request = check_window(period, start, end, owner=owner)
-        prefix = check_key_prefix(key_prefix, owner=owner)
-        filters = [("key_prefix", prefix)] if prefix else []
-        filters += [("model", model) for model in check_models(models, owner=owner)]
-        filters += [("status", status) for status in check_statuses(statuses, owner=owner)]
+        windows, filters = log_requests(
+            period, start, end, key_prefix, models, statuses, self._utc_now, owner=owner
+        )
         size = check_page_size(page_size, owner=owner)
-        windows = log_windows(request, self._utc_now, owner=owner)
         return spend.iter_request_logs(self._paced_get, windows, filters, size)
 
     def _paced_get(

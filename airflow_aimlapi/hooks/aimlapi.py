@@ -15,6 +15,7 @@ from airflow_aimlapi._arguments import coerce_retries, coerce_seconds, coerce_ti
 from airflow_aimlapi._connection import settings_from_connection
 from airflow_aimlapi._masking import mask_key
 from airflow_aimlapi._metrics import record_runway
+from airflow_aimlapi._paths import MAX_PAGE_SIZE
 from airflow_aimlapi._retry import DEFAULT_RETRY_BACKOFF, DEFAULT_RETRY_BUDGET, call_backoff
 from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiError
@@ -247,7 +248,7 @@ class AimlApiHook(BaseHook):
         end: datetime | str | None = None,
         direction: str | None = None,
         entry_type: str | None = None,
-        page_size: int = 100,
+        page_size: int = MAX_PAGE_SIZE,
     ) -> Iterator[Transaction]:
         """Iterate over the ledger (``GET /v2/billing/transactions``), newest entry first.
 
@@ -300,7 +301,7 @@ class AimlApiHook(BaseHook):
         key_prefix: str | None = None,
         models: Sequence[str] = (),
         statuses: Sequence[str] = (),
-        page_size: int = 100,
+        page_size: int = MAX_PAGE_SIZE,
     ) -> Iterator[RequestLog]:
         """Iterate over the request logs (``GET /v2/logs``), newest row first.
 

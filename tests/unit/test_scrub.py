@@ -52,7 +52,7 @@ def test_scrub_reads_only_the_start_of_a_huge_body() -> None:
 
 
 def test_scrub_keeps_no_key_alive_in_a_cache() -> None:
-    # Old code: an lru_cache of compiled patterns (each spelling the key) kept up to 16 keys alive.
+    # A cache of compiled patterns (each spelling the key) would keep the keys it saw alive.
     key = "sk-" + secrets.token_hex(16)
     assert scrub(f"echo {key} echo", secret=key) == f"echo {REDACTED} echo"
     gc.collect()

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_dag(sandbox, dag_id, {"min_balance": min_balance})
                 print(f"({time.monotonic() - started:.0f} s)")
             cost_report_demo(sandbox, fake)
-            costs = cost_by_dag_demo(sandbox, fake, say)
+            costs = cost_by_dag_demo(sandbox, fake, say, DEMO_EXPORTS)
             if not only:
                 watcher_demo(sandbox, fake)
         say("Spend per DAG and task (aimlapi_cost_by_dag, from the request logs' client request ids)")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from airflow_aimlapi.testing import FakeAimlApi
@@ -20,16 +21,18 @@ from airflow_aimlapi.testing.sandbox import AirflowSandbox
 LLM, COSTS = "aimlapi_llm_with_cost_tracking", "aimlapi_cost_by_dag"
 
 
-def cost_by_dag_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None, say: Any) -> str:
+def cost_by_dag_demo(sandbox: AirflowSandbox, fake: FakeAimlApi | None, say: Any, exports: Path) -> str:
     """Run the LLM DAG twice and the attribution over today; return the table as text.
 
     :param sandbox: The demo's throwaway Airflow.
     :param fake: The fake API, or ``None`` with the real API (then nothing runs: no money is spent).
     :param say: The demo's headline printer.
+    :param exports: Where the attribution's file goes (the demo's kept exports folder, so the path
+        the table ends with still exists once the throwaway Airflow is gone).
     """
     if fake is None:
         return "   (skipped with the real API: the LLM DAG would spend real credits)"
-    env = {"AIRFLOW_VAR_AIMLAPI_EXPORT_ROOT": f"file://{sandbox.home / 'exports'}"}
+    env = {"AIRFLOW_VAR_AIMLAPI_EXPORT_ROOT": f"file://{exports}"}
     # "Now" is taken once, and the fake bills the calls on its clock, held inside that UTC day:
     # a demo started just before midnight still finds its calls in the day it attributes.
     now = datetime.now(UTC)

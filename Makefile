@@ -51,51 +51,67 @@ lint: install
 demo: install
 	$(BIN)/python scripts/demo.py
 
-## make matrix: the tests on every supported Airflow 3 minor and the newest pre-release, each in
-## its own venv .venvs/airflow-<version>, installed with constraints/airflow-<version>.txt. (Lint
-## and types are checked once, against the newest, by make test.) .ci/run runs it without the
-## newest stable release (MATRIX_VERSIONS), alongside make test, which runs every test on that one.
+## make matrix: the tests on every supported Airflow 3 minor and the newest pre-release on this
+## Python ($(PYTHON)), and on the newer Pythons users run (MATRIX_PYTHONS), each lane in its own
+## venv, installed with constraints/airflow-<version>.txt. (Lint and types are checked once, on the
+## newest, by make test.) .ci/run runs it without the newest stable release on $(PYTHON)
+## (MATRIX_VERSIONS), alongside make test, which runs every test on that one.
 MATRIX_VERSIONS ?= $(AIRFLOW_OLDEST) 3.1.8 3.2.2 $(AIRFLOW_VERSION) $(AIRFLOW_PRERELEASE)
+## Each newer Python runs on the newest stable Airflow that supports it: 3.3.2 declares 3.10-3.14
+## (Requires-Python, classifiers), so both are on 3.3.2, the release users move to. Lane
+## "<airflow>-py<X.Y>" uses venv .venvs/py<X.Y>-airflow-<airflow>; .ci/find-python finds the
+## interpreter (PATH, then pyenv builds) or fails the lane with a line saying what is missing.
+## Pins: 3.3.2 resolves to the same versions on 3.12 and 3.13 as on 3.11, all from wheels, so the
+## lanes share constraints/airflow-3.3.2.txt; constraints/airflow-<v>-py<X.Y>.txt, when present,
+## is used instead for that lane.
+MATRIX_PYTHONS ?= 3.12 3.13
+MATRIX_LANES ?= $(MATRIX_VERSIONS) $(foreach p,$(MATRIX_PYTHONS),$(AIRFLOW_VERSION)-py$(p))
 ## Where each lane's time goes (CI has an hour on two cores, shared by all lanes). Every test
 ## (unit, integration, end to end) runs on the newest stable release (make test) and on the oldest
 ## supported one: the release users move to and the one furthest from it. The other releases, the
-## pre-release included, run the unit and integration tests: those already take each release's
-## task runner (`dags test`), triggers, connections, CLI and database through the provider, which
-## is where per-release differences have shown up (3.4 moved XComs and task tries to new tables).
-## The end-to-end tests start a real api-server, scheduler, triggerer and dag-processor per module:
-## the most CPU per test, and stacks running side by side on two cores are what made LocalExecutor
-## fail to launch tasks in time. Two lanes of them (not five) leave the CPU for a fifth release:
-## 3.4.0b2 gets the unit and integration tests (27 min, 9 CPU-minutes, on this machine shared
-## with other jobs); when 3.4.0 is released it becomes the newest stable and the end-to-end tests
-## move there with it. MATRIX_FULL="<versions>" chooses otherwise.
+## pre-release included, and the newer Pythons run the unit and integration tests: those already
+## take each release's task runner (`dags test`), triggers, connections, CLI and database through
+## the provider, which is where per-release differences have shown up (3.4 moved XComs and task
+## tries to new tables); on a newer Python they run our async and datetime code and Airflow's own
+## task runner on that Python. The end-to-end tests start a real api-server, scheduler, triggerer
+## and dag-processor per module: the most CPU per test, and stacks running side by side on two
+## cores are what made LocalExecutor fail to launch tasks in time, so two lanes run them, not
+## seven. MATRIX_FULL="<lanes>" chooses otherwise.
 MATRIX_FULL ?= $(AIRFLOW_OLDEST) $(AIRFLOW_VERSION)
 MATRIX_ORDER ?= tests/unit tests/integration tests/e2e
 MATRIX_SHORT_ORDER ?= tests/unit tests/integration
-## The versions run side by side (their tests spend much of their time waiting on Airflow
-## components and sensor timeouts, not on the CPU), each into .venvs/matrix-<version>.log, which
-## is printed in full once all are done, with one line per version saying whether it passed; it
-## fails if any failed, a pre-release included. A version with a letter in it (3.4.0b2, 3.4.0rc1)
-## is a pre-release, and its output says so.
+## The lanes run side by side (their tests spend much of their time waiting on Airflow components
+## and sensor timeouts, not on the CPU), each into .venvs/matrix-<lane>.log, which is printed in
+## full once all are done, followed by one line per lane naming its Airflow and Python and saying
+## whether it passed; it fails if any failed, a pre-release included. A version with a letter in
+## it (3.4.0b2, 3.4.0rc1) is a pre-release, and its output says so.
 ## Unit tests first: make test, run alongside by .ci/run, starts with the end-to-end tests, and
 ## four suites starting Airflow's scheduler, triggerer, dag-processor and api-server at the same
 ## moment on two cores made LocalExecutor fail to launch tasks in time.
 matrix:
 	@mkdir -p .venvs; pids=""; \
-	lane() { case $$1 in *[a-z]*) echo "Airflow $$1 (pre-release)";; *) echo "Airflow $$1";; esac; }; \
-	for v in $(MATRIX_VERSIONS); do \
-		case " $(MATRIX_FULL) " in *" $$v "*) tests="$(MATRIX_ORDER)";; *) tests="$(MATRIX_SHORT_ORDER)";; esac; \
-		echo "== $$(lane $$v): $$tests (log: .venvs/matrix-$$v.log)"; \
-		$(MAKE) suite VENV=.venvs/airflow-$$v AIRFLOW_VERSION=$$v PYTEST_ARGS="$$tests $(PYTEST_ARGS)" \
-			> .venvs/matrix-$$v.log 2>&1 & \
+	base=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	lane() { v=$${1%%-py*}; py=$$base; case $$1 in *-py*) py=$${1#*-py};; esac; \
+		case $$v in *[a-z]*) v="$$v (pre-release)";; esac; echo "Airflow $$v on Python $$py"; }; \
+	for l in $(MATRIX_LANES); do \
+		v=$${l%%-py*}; venv=.venvs/airflow-$$v; python=$(PYTHON); pins=constraints/airflow-$$v.txt; \
+		case $$l in *-py*) py=$${l#*-py}; venv=.venvs/py$$py-airflow-$$v; python="";; esac; \
+		if [ -f constraints/airflow-$$l.txt ]; then pins=constraints/airflow-$$l.txt; fi; \
+		case " $(MATRIX_FULL) " in *" $$l "*) tests="$(MATRIX_ORDER)";; *) tests="$(MATRIX_SHORT_ORDER)";; esac; \
+		echo "== $$(lane $$l): $$tests (log: .venvs/matrix-$$l.log)"; \
+		( if [ -z "$$python" ]; then python=$$(.ci/find-python $$py) || exit 1; fi; \
+		  $(MAKE) suite VENV=$$venv AIRFLOW_VERSION=$$v PYTHON=$$python PINS=$$pins \
+			PYTEST_ARGS="$$tests $(PYTEST_ARGS)" ) > .venvs/matrix-$$l.log 2>&1 & \
 		pids="$$pids $$!"; \
 	done; \
-	status=0; results=""; set -- $(MATRIX_VERSIONS); \
+	status=0; results=""; set -- $(MATRIX_LANES); \
 	for p in $$pids; do \
 		if wait $$p; then results="$$results\n== $$(lane $$1): passed"; \
-		else status=1; results="$$results\n== $$(lane $$1): FAILED"; fi; \
+		else status=1; why=$$(grep -m1 ' lane: no python' .venvs/matrix-$$1.log); \
+			results="$$results\n== $$(lane $$1): FAILED$${why:+: $$why}"; fi; \
 		shift; \
 	done; \
-	for v in $(MATRIX_VERSIONS); do echo "== $$(lane $$v)"; cat .venvs/matrix-$$v.log; done; \
+	for l in $(MATRIX_LANES); do echo "== $$(lane $$l)"; cat .venvs/matrix-$$l.log; done; \
 	printf "$$results\n"; \
 	exit $$status
 

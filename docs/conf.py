@@ -23,7 +23,7 @@ from airflow_aimlapi import __version__  # noqa: E402
 
 project = "airflow-provider-aimlapi"
 author = "airflow-provider-aimlapi developers"
-copyright = "the airflow-provider-aimlapi developers, Apache License 2.0"  # noqa: A001
+copyright = "the airflow-provider-aimlapi developers, Apache License 2.0"
 version = release = __version__
 
 extensions = [
@@ -43,12 +43,18 @@ html_static_path: list[str] = []
 nitpicky = True
 nitpick_ignore_regex = [
     # Other projects' names (and the standard library's) have no inventory without the network.
-    (r"py:.*", r"(airflow|requests|httpx|pytest|_pytest|datetime|decimal|collections|typing|pathlib|os|"
-     r"asyncio|enum|re|logging|subprocess|threading|http|abc|types|upath|fsspec|pendulum|random)(\..*)?"),
-    (r"py:.*", r"(str|int|float|bool|bytes|dict|list|tuple|set|frozenset|object|None|Any|type|"
-     r"Exception|BaseException|ValueError|TypeError|KeyError|RuntimeError|OSError|TimeoutError|"
-     r"Callable|Iterator|Iterable|Mapping|Sequence|Awaitable|AsyncIterator|Generator|Literal|"
-     r"Self|T|ObjectStoragePath|Path|Decimal|timedelta|datetime|date|Context|TaskInstance)"),
+    (
+        r"py:.*",
+        r"(airflow|requests|httpx|pytest|_pytest|datetime|decimal|collections|typing|pathlib|os|"
+        r"asyncio|enum|re|logging|subprocess|threading|http|abc|types|upath|fsspec|pendulum|random)(\..*)?",
+    ),
+    (
+        r"py:.*",
+        r"(str|int|float|bool|bytes|dict|list|tuple|set|frozenset|object|None|Any|type|"
+        r"Exception|BaseException|ValueError|TypeError|KeyError|RuntimeError|OSError|TimeoutError|"
+        r"Callable|Iterator|Iterable|Mapping|Sequence|Awaitable|AsyncIterator|Generator|Literal|"
+        r"Self|T|ObjectStoragePath|Path|Decimal|timedelta|datetime|date|Context|TaskInstance)",
+    ),
     # Private modules (a leading underscore) are not documented: base classes and helpers there
     # are named in signatures and docstrings, not pages.
     (r"py:.*", r"airflow_aimlapi\.(\w+\.)*_\w+(\..*)?"),

@@ -6,7 +6,18 @@ It gives the session a throwaway ``AIRFLOW_HOME`` (set before Airflow is importe
 
 pytest_plugins = ["airflow_aimlapi.testing.pytest_plugin"]
 
+from collections.abc import Iterator  # noqa: E402
+
 import pytest  # noqa: E402
+
+from airflow_aimlapi.testing.statsd import StatsdListener  # noqa: E402
+
+
+@pytest.fixture
+def statsd() -> Iterator[StatsdListener]:
+    """A StatsD listener on 127.0.0.1 for one test (its ``airflow_env()`` points Airflow at it)."""
+    with StatsdListener() as listener:
+        yield listener
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from _stack import BALANCE_PATH, running_stack, wait_for_dag
 
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port, stack_env
+from airflow_aimlapi.testing.sandbox import AirflowSandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -71,23 +72,16 @@ def fake() -> Iterator[FakeAimlApi]:
 def airflow(fake: FakeAimlApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSandbox]:
     dags = tmp_path_factory.mktemp("bad_trigger_dags")
     (dags / "bad_trigger_row.py").write_text(DAG_FILE)
-    port = free_port()
-    env = {**stack_env(port), "AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json()}
-    with AirflowSandbox(dags, env=env) as sandbox:
-        sandbox.migrate()
-        sandbox.start_stack("dag-processor", "scheduler", "triggerer", api_port=port)
+    env = {"AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json()}
+    with running_stack(dags, env, "dag-processor", "scheduler", "triggerer") as sandbox:
         yield sandbox
-    # leaving the with-block stopped every component (process groups), pass or fail
 
 
 def test_a_bad_trigger_row_fails_alone_and_the_triggerer_keeps_running(
     airflow: AirflowSandbox, fake: FakeAimlApi
 ) -> None:
     for dag_id in (GOOD_DAG, BAD_DAG):
-        airflow.wait_until(
-            f"the DAG {dag_id} to be parsed",
-            lambda dag_id=dag_id: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", (dag_id,))),
-        )
+        wait_for_dag(airflow, dag_id)
         airflow.run("dags", "unpause", dag_id)
 
     def state(dag_id: str, task_id: str) -> str | None:
@@ -96,9 +90,9 @@ def test_a_bad_trigger_row_fails_alone_and_the_triggerer_keeps_running(
     # The good gate waits in the triggerer first...
     airflow.run("dags", "trigger", GOOD_DAG, "--run-id", "e2e")
     airflow.wait_until("the good gate to be deferred", lambda: state(GOOD_DAG, "gate") == "deferred")
-    requests = fake.request_count("/v2/billing")
+    requests = fake.request_count(BALANCE_PATH)
     airflow.wait_until(
-        "the triggerer to check the balance", lambda: fake.request_count("/v2/billing") > requests
+        "the triggerer to check the balance", lambda: fake.request_count(BALANCE_PATH) > requests
     )
 
     # ...then a row the triggerer cannot rebuild arrives. (wait_until fails at once if the
@@ -108,9 +102,9 @@ def test_a_bad_trigger_row_fails_alone_and_the_triggerer_keeps_running(
     assert state(GOOD_DAG, "gate") == "deferred"
 
     # The gate still waits in a living triggerer, and its trigger still polls.
-    requests = fake.request_count("/v2/billing")
+    requests = fake.request_count(BALANCE_PATH)
     airflow.wait_until(
-        "the triggerer to check the balance again", lambda: fake.request_count("/v2/billing") > requests
+        "the triggerer to check the balance again", lambda: fake.request_count(BALANCE_PATH) > requests
     )
     fake.top_up(48.0)
     airflow.wait_until("the good gate to succeed", lambda: airflow.run_state(GOOD_DAG, "e2e") == "success")

@@ -10,19 +10,17 @@ success and on failure.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
+from _stack import BALANCE_PATH, example_dags, running_stack, wait_for_dag
 
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.testing.sandbox import AirflowSandbox, free_port, stack_env
+from airflow_aimlapi.testing.sandbox import AirflowSandbox
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 DAG = "aimlapi_balance_gate_deferrable"
 KEY = "sk-e2e-secret-31415926"
 POKE_INTERVAL = 2.0
@@ -82,12 +80,9 @@ def airflow(
     fakes: dict[str, FakeAimlApi], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowSandbox]:
     # Only the DAGs under test: the example watcher DAG would poll the default account too.
-    dags = tmp_path_factory.mktemp("e2e_dags")
-    shutil.copy(ROOT / "example_dags" / "aimlapi_balance_gate.py", dags)
+    dags = example_dags(tmp_path_factory.mktemp("e2e_dags"), "aimlapi_balance_gate")
     (dags / "gate_timeouts.py").write_text(TIMEOUT_DAG_FILE)
-    port = free_port()
     env = {
-        **stack_env(port),
         "AIMLAPI_POKE_INTERVAL": str(POKE_INTERVAL),
         "AIRFLOW_CONN_AIMLAPI_DEFAULT": fakes["default"].connection_json(),
         # The scheduler looks for deferrals past their timeout every 15 s by default.
@@ -97,18 +92,8 @@ def airflow(
             for mode in TIMEOUT_MODES
         },
     }
-    with AirflowSandbox(dags, env=env) as sandbox:
-        sandbox.migrate()
-        sandbox.start_stack("dag-processor", "scheduler", "triggerer", api_port=port)
+    with running_stack(dags, env, "dag-processor", "scheduler", "triggerer") as sandbox:
         yield sandbox
-    # leaving the with-block stopped every component (process groups), pass or fail
-
-
-def wait_for_dag(airflow: AirflowSandbox, dag_id: str) -> None:
-    airflow.wait_until(
-        f"the DAG {dag_id} to be parsed",
-        lambda: bool(airflow.query("SELECT 1 FROM dag WHERE dag_id = ?", (dag_id,))),
-    )
 
 
 def test_deferred_sensors_share_polls_and_resume_after_top_up(
@@ -130,7 +115,7 @@ def test_deferred_sensors_share_polls_and_resume_after_top_up(
     # reconnection is allowed for; the count needs no clock.) Each answer was "not yet".
     fake.reset_requests()
     polls = 3 * RUNS
-    airflow.wait_until(f"{polls} balance checks", lambda: fake.request_count("/v2/billing") >= polls)
+    airflow.wait_until(f"{polls} balance checks", lambda: fake.request_count(BALANCE_PATH) >= polls)
     connections = {r.client_port for r in fake.requests}
     assert len(connections) < RUNS, (connections, fake.request_count())
     assert sensor_states() == ["deferred"] * RUNS
@@ -203,7 +188,7 @@ def test_the_sensor_times_out_under_the_scheduler_and_triggerer(
         assert rows, task
     # Deferrable mode: one check each on the worker, every other one made by the trigger in the
     # triggerer; the timeout was the scheduler's (the deferral's), met by our resume.
-    assert fakes["deferrable"].request_count("/v2/billing") > 2
+    assert fakes["deferrable"].request_count(BALANCE_PATH) > 2
     assert logs.count("Sensor has timed out while deferred (timeout 20") >= 2, logs[-6000:]
     airflow.wait_until(
         "the triggerer to drop the timed-out triggers", lambda: not airflow.query("SELECT id FROM trigger")

@@ -76,6 +76,8 @@ def get_provider_info() -> dict[str, Any]:
 #: The connection the provider's hook (``AimlApiHook.default_conn_name``) and triggers use unless
 #: told otherwise; here, not in the hook's module, so triggers built at DAG parse need no ``requests``.
 DEFAULT_CONN_NAME = "aimlapi_default"
+#: The API root a connection without a Base URL calls.
+DEFAULT_BASE_URL = "https://api.aimlapi.com"
 #: Seconds to wait for an answer, unless the connection's ``timeout`` extra or an argument says otherwise.
 DEFAULT_READ_TIMEOUT = 30.0
 #: Seconds to wait for a TCP/TLS connection (never more than the read timeout).
@@ -94,7 +96,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["login", "schema", "extra"],
     "relabeling": {"password": "API key", "host": "Base URL"},
     "placeholders": {
-        "host": "https://api.aimlapi.com (default)",
+        "host": f"{DEFAULT_BASE_URL} (default)",
         "port": "443 (fill in: Airflow 3.3's Test button needs a port)",
         "password": "your AIML API key",
         "timeout": f"{DEFAULT_READ_TIMEOUT:g}",

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_aimlapi import CONN_FIELDS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_READ_TIMEOUT
+from airflow_aimlapi import (
+    CONN_FIELDS,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT,
+)
 from airflow_aimlapi._arguments import MAX_RETRIES_LIMIT, MAX_TIMEOUT, as_number
-from airflow_aimlapi._settings import DEFAULT_BASE_URL, ApiSettings
+from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiConfigError, scrub
 
 #: The extras a connection may carry (also under the pre-3.0 ``extra__aimlapi__`` prefix).

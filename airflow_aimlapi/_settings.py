@@ -1,4 +1,4 @@
-"""What one API call needs from a connection: :class:`ApiSettings`, built by :mod:`._connection`.
+"""What one API call needs from a connection: :class:`ApiSettings` (see :mod:`airflow_aimlapi._connection`).
 
 The settings carry the key (never printed), the base URL, the timeouts and the retry count, and
 are the one place that builds the ``Authorization`` header and makes outside text safe for a message.
@@ -17,7 +17,6 @@ from airflow_aimlapi import (
 )
 from airflow_aimlapi.exceptions import AimlApiConfigError, scrub
 
-DEFAULT_BASE_URL = "https://api.aimlapi.com"
 #: How many characters of a server's error message, or of an HTTP library's error, a message quotes.
 ERROR_TEXT_LIMIT = 300
 USER_AGENT = f"airflow-provider-aimlapi/{__version__}"

@@ -45,6 +45,10 @@ QueryParams = Callable[[], Sequence[tuple[str, str]]]
 
 #: The shortest poll interval a trigger uses (seconds); a shorter one is raised to it, with a warning.
 MIN_POLL_INTERVAL = 1.0
+#: How often a gate trigger (balance, spend budget) polls unless told otherwise, in seconds.
+GATE_POLL_INTERVAL = 60.0
+#: How often a watcher trigger (balance, runway) polls unless told otherwise, in seconds.
+WATCHER_POLL_INTERVAL = 300.0
 
 
 class SharedPoller(Generic[RecordT]):

@@ -30,6 +30,8 @@ from airflow_aimlapi.records import CURRENCY, Balance
 from airflow_aimlapi.triggers._common import LogCadence, argument_errors, event
 from airflow_aimlapi.triggers._gate import GateTrigger
 from airflow_aimlapi.triggers._poller import (
+    GATE_POLL_INTERVAL,
+    WATCHER_POLL_INTERVAL,
     SharedBalancePoller,
     SharedPoller,
     active_pollers,
@@ -72,7 +74,7 @@ class AimlApiBalanceTrigger(GateTrigger[Balance]):
         self,
         aimlapi_conn_id: str = DEFAULT_CONN_NAME,
         min_balance: float | str | None = None,
-        poll_interval: float = 60.0,
+        poll_interval: float = GATE_POLL_INTERVAL,
         request_timeout: float | None = None,
         *,
         first_check_delay: float = 0.0,
@@ -162,7 +164,7 @@ class AimlApiBalanceEventTrigger(BalanceWatcher):
         *,
         threshold: float | str,
         direction: Direction = "below",
-        poll_interval: float = 300.0,
+        poll_interval: float = WATCHER_POLL_INTERVAL,
         request_timeout: float | None = None,
     ) -> None:
         owner = type(self).__name__

@@ -24,7 +24,7 @@ from airflow_aimlapi.hooks._query import check_key_prefix
 from airflow_aimlapi.records import USAGE, Usage
 from airflow_aimlapi.triggers._common import argument_errors
 from airflow_aimlapi.triggers._gate import GateTrigger
-from airflow_aimlapi.triggers._poller import SharedPoller, shared_poller
+from airflow_aimlapi.triggers._poller import GATE_POLL_INTERVAL, SharedPoller, shared_poller
 from airflow_aimlapi.windows import utc_now
 
 #: The wall clock that ends a window (injectable for tests).
@@ -66,7 +66,7 @@ class AimlApiSpendBudgetTrigger(GateTrigger[Usage]):
         budget: float | str | None = None,
         window: str = DEFAULT_WINDOW,
         key_prefix: str | None = None,
-        poll_interval: float = 60.0,
+        poll_interval: float = GATE_POLL_INTERVAL,
         request_timeout: float | None = None,
         *,
         first_check_delay: float = 0.0,

@@ -31,7 +31,7 @@ from airflow_aimlapi.records import TRANSACTIONS, TransactionPage
 from airflow_aimlapi.runway import RunwayEstimator, charges_of, hours_left
 from airflow_aimlapi.triggers._common import LogCadence, argument_errors, event
 from airflow_aimlapi.triggers._crossing import Crossing
-from airflow_aimlapi.triggers._poller import SharedBalancePoller
+from airflow_aimlapi.triggers._poller import WATCHER_POLL_INTERVAL, SharedBalancePoller
 from airflow_aimlapi.triggers._watcher import BalanceWatcher
 from airflow_aimlapi.windows import parse_period, utc_now
 
@@ -88,7 +88,7 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
         *,
         hours: float | str,
         lookback: str = "6h",
-        poll_interval: float = 300.0,
+        poll_interval: float = WATCHER_POLL_INTERVAL,
         request_timeout: float | None = None,
     ) -> None:
         super().__init__(aimlapi_conn_id, poll_interval, request_timeout)

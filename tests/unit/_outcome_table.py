@@ -176,11 +176,50 @@ class Table:
     :param sensor: ``sensor(flag, **kwargs)`` builds the gate with that flag.
     :param is_done: Whether a result is the gate's success XCom.
     :param trigger_type: The trigger the gate defers to.
+    :param defers: ``defers(fake)`` makes the worker's check say "not yet" (deferrable: in trigger).
+    :param meet: ``meet(answer, fake, monkeypatch, trigger)`` serves the row's answer to the
+        trigger's calls; by default the answer as the sensor met it.
     """
 
     sensor: Callable[..., Any]
     is_done: Callable[[object], bool]
     trigger_type: type
+    defers: Callable[[FakeAimlApi], None]
+    meet: Callable[[Answer, FakeAimlApi, pytest.MonkeyPatch, Any], None] | None = None
+
+    def check(self, answer: Answer, mode: str, flag: str, fake: FakeAimlApi, mp: pytest.MonkeyPatch) -> None:
+        """Run one cell, ``answer`` in ``mode`` with ``flag``, and assert the table's outcome.
+
+        :param answer: The row.
+        :param mode: The column.
+        :param flag: The flag.
+        :param fake: The fake API.
+        :param mp: The test's monkeypatch.
+        """
+
+        def serve(times: int) -> None:
+            answer.serve(fake, mp, times)
+
+        def meet(trigger: Any) -> None:
+            if self.meet is None:
+                serve(MANY)
+            else:
+                self.meet(answer, fake, mp, trigger)
+
+        if mode == "poke":
+            outcome = self.poke(flag, serve)
+        elif mode == "reschedule":
+            outcome = self.reschedule(flag, serve)
+        elif mode == "deferrable: first check":
+            outcome = self.deferrable_first_check(flag, serve, fake)
+        else:
+            quiet = answer.kind == WAIT
+            outcome = self.deferrable_in_trigger(
+                flag, fake, defers=lambda: self.defers(fake), meet=meet, quiet=quiet
+            )
+        assert_cell(
+            outcome, expected(answer.kind, answer.error, flag), f"{answer.name} in {mode} with {flag}"
+        )
 
     def outcome(self, call: Callable[[], object]) -> object:
         """Run ``call``: ``DONE``, the exception it raised, or what it returned.

@@ -28,8 +28,6 @@ from _outcome_table import (
     Answer,
     Serves,
     Table,
-    assert_cell,
-    expected,
     slow,
     status,
 )
@@ -94,18 +92,7 @@ def _sensor(flag: str, **kwargs: Any) -> AimlApiSpendBudgetSensor:
     )
 
 
-TABLE = Table(
-    sensor=_sensor,
-    is_done=lambda result: (
-        isinstance(result, dict) and result.get("budget") == BUDGET and result["spend"] < BUDGET
-    ),
-    trigger_type=AimlApiSpendBudgetTrigger,
-)
-
-
-def _meet(
-    answer: Answer, fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, trigger: AimlApiSpendBudgetTrigger
-) -> None:
+def _meet(answer: Answer, fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, trigger: Any) -> None:
     # The trigger reads the last hour only, where the answer under test is served.
     trigger.window = "1h"
     if answer.kind == DONE or answer.name.endswith("budget"):
@@ -114,26 +101,16 @@ def _meet(
         answer.serve(fake, monkeypatch, MANY)
 
 
-def run(answer: Answer, mode: str, flag: str, fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch) -> object:
-    """Run one cell: ``answer`` in ``mode`` with ``flag``."""
-
-    def serve(times: int) -> None:
-        answer.serve(fake, monkeypatch, times)
-
-    if mode == "poke":
-        return TABLE.poke(flag, serve)
-    if mode == "reschedule":
-        return TABLE.reschedule(flag, serve)
-    if mode == "deferrable: first check":
-        return TABLE.deferrable_first_check(flag, serve, fake)
-    return TABLE.deferrable_in_trigger(
-        flag,
-        fake,
-        # The worker's check (24 h): at budget, spent two hours ago, so the sensor defers.
-        defers=lambda: fake.charge("openai/gpt-5", BUDGET, at=datetime.now(UTC) - timedelta(hours=2)),
-        meet=lambda trigger: _meet(answer, fake, monkeypatch, trigger),
-        quiet=answer.kind == WAIT,
-    )
+TABLE = Table(
+    sensor=_sensor,
+    is_done=lambda result: (
+        isinstance(result, dict) and result.get("budget") == BUDGET and result["spend"] < BUDGET
+    ),
+    trigger_type=AimlApiSpendBudgetTrigger,
+    # The worker's check (24 h): at budget, spent two hours ago, so the sensor defers.
+    defers=lambda fake: fake.charge("openai/gpt-5", BUDGET, at=datetime.now(UTC) - timedelta(hours=2)),
+    meet=_meet,
+)
 
 
 @pytest.mark.parametrize("flag", FLAGS)
@@ -142,8 +119,7 @@ def run(answer: Answer, mode: str, flag: str, fake: FakeAimlApi, monkeypatch: py
 def test_every_cell_of_the_outcome_table(
     aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, answer: Answer, mode: str, flag: str
 ) -> None:
-    outcome = run(answer, mode, flag, aimlapi_fake, monkeypatch)
-    assert_cell(outcome, expected(answer.kind, answer.error, flag), f"{answer.name} in {mode} with {flag}")
+    TABLE.check(answer, mode, flag, aimlapi_fake, monkeypatch)
 
 
 def test_the_xcom_carries_spend_budget_and_window(aimlapi_fake: FakeAimlApi) -> None:

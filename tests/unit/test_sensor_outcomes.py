@@ -19,15 +19,12 @@ from _outcome_table import (
     FAIL,
     FAIL_FAST,
     FLAGS,
-    MANY,
     MODES,
     REQUEST_TIMEOUT,
     WAIT,
     Answer,
     Table,
-    assert_cell,
     close,
-    expected,
     slow,
     status,
 )
@@ -87,28 +84,8 @@ TABLE = Table(
     sensor=_sensor,
     is_done=lambda result: result == {"current_balance": MIN_BALANCE + 1, "currency": "USD"},
     trigger_type=AimlApiBalanceTrigger,
+    defers=lambda fake: fake.set_balance(MIN_BALANCE - 1),  # the worker's check: not yet, so it defers
 )
-
-
-def run(answer: Answer, mode: str, flag: str, fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch) -> object:
-    """Run one cell: ``answer`` in ``mode`` with ``flag``."""
-
-    def serve(times: int) -> None:
-        answer.serve(fake, monkeypatch, times)
-
-    if mode == "poke":
-        return TABLE.poke(flag, serve)
-    if mode == "reschedule":
-        return TABLE.reschedule(flag, serve)
-    if mode == "deferrable: first check":
-        return TABLE.deferrable_first_check(flag, serve, fake)
-    return TABLE.deferrable_in_trigger(
-        flag,
-        fake,
-        defers=lambda: fake.set_balance(MIN_BALANCE - 1),  # the worker's check: not yet, so it defers
-        meet=lambda trigger: serve(MANY),  # what the trigger's calls meet
-        quiet=answer.kind == WAIT,
-    )
 
 
 @pytest.mark.parametrize("flag", FLAGS)
@@ -117,8 +94,7 @@ def run(answer: Answer, mode: str, flag: str, fake: FakeAimlApi, monkeypatch: py
 def test_every_cell_of_the_outcome_table(
     aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, answer: Answer, mode: str, flag: str
 ) -> None:
-    outcome = run(answer, mode, flag, aimlapi_fake, monkeypatch)
-    assert_cell(outcome, expected(answer.kind, answer.error, flag), f"{answer.name} in {mode} with {flag}")
+    TABLE.check(answer, mode, flag, aimlapi_fake, monkeypatch)
 
 
 @pytest.mark.parametrize("answer", [a for a in ANSWERS if a.kind == WAIT], ids=lambda a: a.name)

@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -35,6 +34,7 @@ from airflow_aimlapi.exceptions import (
     error_from_dict,
 )
 from airflow_aimlapi.links import AimlApiBillingLink
+from airflow_aimlapi.sensors._compat import deferral_timeout_type, reschedule_exception_type
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -171,7 +171,7 @@ class GateSensor(BaseSensorOperator):
             if self.soft_fail or self.never_fail:
                 raise self._skip(err) from err
             raise
-        except _reschedule_exception_type() as resched:
+        except reschedule_exception_type() as resched:
             # Reschedule mode: the next poke honours the API's Retry-After, if longer.
             wait = self._wait_after(self._retry_after)
             later = datetime.now(UTC) + timedelta(seconds=wait)
@@ -183,7 +183,7 @@ class GateSensor(BaseSensorOperator):
                 wait,
                 self.aimlapi_conn_id,
             )
-            raise _reschedule_exception_type()(later) from None
+            raise reschedule_exception_type()(later) from None
         finally:
             # Whatever the outcome (done, failed, rescheduled, deferred), the session's sockets go.
             self._close_hook()
@@ -294,7 +294,7 @@ class GateSensor(BaseSensorOperator):
         try:
             # BaseOperator's, not BaseSensorOperator's: its soft_fail rule differs from poke mode.
             return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
-        except _deferral_timeout_type() as err:
+        except deferral_timeout_type() as err:
             timed_out = AirflowSensorTimeout(
                 f"Sensor has timed out while deferred (timeout {self.timeout} s)."
             )
@@ -368,19 +368,3 @@ def sensor_seconds(value: Any, *, owner: str, param: str) -> None:
 
 #: What silent_fail never hides, in Airflow's poke loop as here.
 _NEVER_SILENCED = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException, AirflowSkipException)
-
-
-def _reschedule_exception_type() -> type[AirflowException]:
-    try:
-        from airflow.sdk.exceptions import AirflowRescheduleException
-    except ImportError:  # Airflow 3.0/3.1 raise it from airflow.exceptions
-        from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef,attr-defined,unused-ignore]
-    return AirflowRescheduleException  # type: ignore[no-any-return,unused-ignore]
-
-
-def _deferral_timeout_type() -> type[AirflowException]:
-    try:
-        from airflow.sdk.exceptions import TaskDeferralTimeout
-    except ImportError:  # Airflow 3.0/3.1
-        from airflow.exceptions import TaskDeferralTimeout  # type: ignore[no-redef,attr-defined,unused-ignore]
-    return TaskDeferralTimeout  # type: ignore[no-any-return,unused-ignore]

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
+from airflow_aimlapi.sensors._compat import reschedule_exception_type
 from airflow_aimlapi.testing import FakeAimlApi
 
 #: Read timeout of the sensors' and the triggers' calls; the "timeout" answer comes later.
@@ -112,14 +113,6 @@ def _reschedule_context(first_reschedule_date: datetime | None) -> Any:
             return first_reschedule_date
 
     return {"ti": TaskInstance()}
-
-
-def _reschedule_exception() -> Any:
-    try:
-        from airflow.sdk.exceptions import AirflowRescheduleException
-    except ImportError:  # Airflow 3.0/3.1
-        from airflow.exceptions import AirflowRescheduleException
-    return AirflowRescheduleException
 
 
 def deferral_timed_out(sensor: Any) -> object:
@@ -251,7 +244,7 @@ class Table:
         serve(MANY)
         sensor = self.sensor(flag, mode="reschedule", poke_interval=5, timeout=60)
         outcome = self.outcome(lambda: sensor.execute(_reschedule_context(None)))
-        if not isinstance(outcome, _reschedule_exception()):
+        if not isinstance(outcome, reschedule_exception_type()):
             return outcome
         started = datetime.now(UTC) - timedelta(seconds=61)
         return self.outcome(lambda: sensor.execute(_reschedule_context(started)))

@@ -38,21 +38,30 @@ DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.rst") if "_build" not in p.parts)
 DEFERRABLE_DEFAULT = "[operators] default_deferrable"
 
-# The public classes a user configures: each needs a page with a parameter table.
-PUBLIC_CLASSES = [
-    "airflow_aimlapi.hooks.aimlapi.AimlApiHook",
-    "airflow_aimlapi.operators.aimlapi.AimlApiBillingOperator",
-    "airflow_aimlapi.operators.usage.AimlApiUsageOperator",
-    "airflow_aimlapi.operators.ledger.AimlApiLedgerExportOperator",
-    "airflow_aimlapi.operators.logs.AimlApiRequestLogExportOperator",
-    "airflow_aimlapi.operators.attribution.AimlApiCostAttributionOperator",
-    "airflow_aimlapi.sensors.aimlapi.AimlApiBalanceSensor",
-    "airflow_aimlapi.sensors.budget.AimlApiSpendBudgetSensor",
-    "airflow_aimlapi.triggers.aimlapi.AimlApiBalanceTrigger",
-    "airflow_aimlapi.triggers.aimlapi.AimlApiBalanceEventTrigger",
-    "airflow_aimlapi.triggers.budget.AimlApiSpendBudgetTrigger",
-    "airflow_aimlapi.triggers.runway.AimlApiRunwayEventTrigger",
-]
+AIRFLOW_BASES = {"BaseOperator", "BaseSensorOperator", "BaseTrigger", "BaseEventTrigger", "BaseHook"}
+
+
+def public_classes() -> list[str]:
+    """The hooks, operators, sensors and triggers of the public modules: each needs a page."""
+    found = []
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        package = importlib.import_module(f"airflow_aimlapi.{kind}")
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for name, value in vars(module).items():
+                if (
+                    inspect.isclass(value)
+                    and value.__module__ == module.__name__
+                    and not name.startswith("_")
+                    and AIRFLOW_BASES & {base.__name__ for base in value.__mro__}
+                ):
+                    found.append(f"{module.__name__}.{name}")
+    return sorted(found)
+
+
+PUBLIC_CLASSES = public_classes()
 
 
 def _csv_after(text: str, marker: str) -> list[list[str]]:
@@ -113,7 +122,19 @@ def _provider_bases(cls: type[Any]) -> Iterator[type[Any]]:
 
 
 def test_every_public_class_has_a_parameter_table() -> None:
-    assert sorted(TABLES) == sorted(PUBLIC_CLASSES)
+    assert sorted(TABLES) == PUBLIC_CLASSES
+
+
+def test_every_public_class_is_in_the_api_reference() -> None:
+    text = (DOCS / "api.rst").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r"^\.\. automodule:: (\S+)\n((?:    :.*\n)*)", text, re.MULTILINE))
+    for path in PUBLIC_CLASSES:
+        module, _, name = path.rpartition(".")
+        assert module in blocks, f"api.rst has no automodule for {module}"
+        members = re.search(r":members:(.*)", blocks[module])
+        assert members, f"api.rst documents no members of {module}"
+        listed = [m.strip() for m in members[1].split(",") if m.strip()]
+        assert not listed or name in listed, f"api.rst leaves {name} out of {module}"
 
 
 @pytest.mark.parametrize("path", PUBLIC_CLASSES)
@@ -257,5 +278,6 @@ def test_every_relative_link_of_the_readme_resolves() -> None:
 
 def test_the_tables_are_found() -> None:
     # The parsing itself: a changed marker must not make the table tests check nothing.
-    assert len(TABLES) == len(PUBLIC_CLASSES)
+    assert len(PUBLIC_CLASSES) >= 12
+    assert "airflow_aimlapi.hooks.aimlapi.AimlApiHook" in PUBLIC_CLASSES
     assert all(len(rows[0]) == 3 for _page, rows in TABLES.values())

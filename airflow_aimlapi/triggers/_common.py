@@ -11,6 +11,7 @@ import asyncio
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -23,6 +24,7 @@ from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError,
 from airflow_aimlapi.records import RecordT
 from airflow_aimlapi.triggers import _poller
 from airflow_aimlapi.triggers._poller import SharedPoller
+from airflow_aimlapi.windows import utc_now
 
 
 def event(payload: dict[str, Any]) -> TriggerEvent:
@@ -34,8 +36,13 @@ def event(payload: dict[str, Any]) -> TriggerEvent:
 
 
 def now() -> float:
-    """Return the running event loop's clock, in seconds: the one clock both triggers read."""
+    """Return the running event loop's clock, in seconds: the one the triggers' pauses and cadences read."""
     return asyncio.get_running_loop().time()
+
+
+def wall_clock() -> datetime:
+    """Return the UTC wall clock the triggers read: a budget window's end, a runway reading's stamp."""
+    return utc_now()
 
 
 async def pause(seconds: float) -> None:

@@ -11,9 +11,7 @@ argument raises ``AimlApiArgumentError`` (the triggerer fails this trigger alone
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from typing import Any
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
@@ -22,13 +20,10 @@ from airflow_aimlapi.budget import DEFAULT_WINDOW, check_budget_window, coerce_b
 from airflow_aimlapi.exceptions import AimlApiInsufficientCreditsError
 from airflow_aimlapi.hooks._query import check_key_prefix
 from airflow_aimlapi.records import USAGE, Usage
+from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import argument_errors
 from airflow_aimlapi.triggers._gate import GateTrigger
 from airflow_aimlapi.triggers._poller import GATE_POLL_INTERVAL, SharedPoller, shared_poller
-from airflow_aimlapi.windows import utc_now
-
-#: The wall clock that ends a window (injectable for tests).
-clock: Callable[[], datetime] = utc_now
 
 
 def budget_result(usage: Usage, budget: float, window: str) -> dict[str, Any]:
@@ -83,7 +78,7 @@ class AimlApiSpendBudgetTrigger(GateTrigger[Usage]):
 
     def _params(self) -> list[tuple[str, str]]:
         # Computed at each request: a calendar window's end moves with the clock.
-        params = usage_params(self.window, clock())
+        params = usage_params(self.window, _common.wall_clock())
         if self.key_prefix:
             params.append(("key_prefix", self.key_prefix))
         return params

@@ -13,7 +13,7 @@ re-arms on a rate taken over too short a span.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,19 +29,18 @@ from airflow_aimlapi.exceptions import AimlApiArgumentError
 from airflow_aimlapi.hooks._spend import ledger_params
 from airflow_aimlapi.records import TRANSACTIONS, TransactionPage
 from airflow_aimlapi.runway import RunwayEstimator, charges_of, hours_left
+from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import LogCadence, argument_errors, event
 from airflow_aimlapi.triggers._crossing import Crossing
 from airflow_aimlapi.triggers._poller import WATCHER_POLL_INTERVAL, SharedBalancePoller
 from airflow_aimlapi.triggers._watcher import BalanceWatcher
-from airflow_aimlapi.windows import parse_period, utc_now
+from airflow_aimlapi.windows import parse_period
 
 #: After firing, the watcher re-arms only once the runway is back above ``hours`` by this fraction
 #: (``hours * 1.25``), or nothing is being spent: a noisy rate around the line does not flap.
 REARM_MARGIN = 0.25
 #: The most ledger pages (of 100 entries) read to seed a window at cold start.
 MAX_SEED_PAGES = 100
-#: The wall clock of readings and of the look-back window (injectable for tests).
-clock: Callable[[], datetime] = utc_now
 
 
 def _hours(value: Any, *, owner: str) -> float:
@@ -129,7 +128,7 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
         async with aclosing(self._readings(crossing)) as readings:
             async for reading in readings:
                 balance = 0.0 if reading.balance is None else reading.balance.current_balance
-                now = clock()
+                now = _common.wall_clock()
                 if estimator is None:
                     # The first reading first, then the ledger up to that reading's stamp: spend
                     # after the seed's end is not in the reading too. The shared poller does not
@@ -187,7 +186,7 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
         if estimator is None:
             return None
         last = estimator.last_reading
-        if last is None or last[0] < clock() - self.lookback_delta:
+        if last is None or last[0] < _common.wall_clock() - self.lookback_delta:
             # Down longer than the look-back: the stored readings say nothing about the window now.
             self.log.info(
                 "Runway readings in the asset state store are older than the %s look-back: "

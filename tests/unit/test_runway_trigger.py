@@ -56,7 +56,7 @@ class Script:
         self.done = asyncio.Event()
         self.now = start
         monkeypatch.setattr(_common, "check", self._check)
-        monkeypatch.setattr(runway_module, "clock", lambda: self.now)
+        monkeypatch.setattr(_common, "wall_clock", lambda: self.now)
         loop_time = [1000.0]
         monkeypatch.setattr(_common, "now", lambda: loop_time[0])
         self._loop_time = loop_time

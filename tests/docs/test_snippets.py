@@ -11,6 +11,8 @@
 * A snippet marked as a fragment is only compiled.
 * Shell snippets are checked with ``bash -n``; the safe commands among them (``--help`` of the
   fake's CLI) run, and every ``export AIRFLOW_CONN_...`` line is read by the hook as a connection.
+  A page's shell session with the fake (``python -m airflow_aimlapi.testing --balance 5``, then
+  ``... top-up --url URL ...``) runs: the fake is served as written and driven at its real URL.
 
 Each subprocess gets a throwaway ``AIRFLOW_HOME`` (a copy of one migrated SQLite database) and an
 environment without the shell's ``AIRFLOW_*`` settings, so no snippet reaches the real API.
@@ -184,6 +186,57 @@ def test_a_safe_shell_command_runs(snippet: Snippet, command: str, tmp_path: Pat
     _run(args, cwd=tmp_path, env=_clean_env(), timeout=120)
 
 
+# A page's shell session with the fake: the command that serves it, then commands that drive it.
+SERVE = re.compile(r"^python -m airflow_aimlapi\.testing(?: --[a-z-]+ \S+)*$")
+DRIVE = re.compile(r"^python -m airflow_aimlapi\.testing [a-z-]+ --url (\S+)(?: .*)?$")
+
+
+def _sessions() -> list[tuple[Snippet, list[str]]]:
+    """Pages' shell blocks that drive a fake, each with the serve command before them on the page."""
+    sessions = []
+    serve: str | None = None
+    for snippet in SHELL_SNIPPETS:
+        commands = _commands(snippet)
+        serves = [c for c in commands if SERVE.match(c) and "--help" not in c]
+        if serves:
+            serve = serves[-1]
+        drives = [c for c in commands if DRIVE.match(c)]
+        if drives and serve:
+            sessions.append((snippet, [serve, *drives]))
+    return sessions
+
+
+SESSIONS = _sessions()
+
+
+@pytest.mark.parametrize(("snippet", "commands"), SESSIONS, ids=[s.id for s, _ in SESSIONS])
+def test_a_shell_session_with_the_fake_runs(snippet: Snippet, commands: list[str], tmp_path: Path) -> None:
+    """Serve the fake as the page says, then run its commands against it (the URL is the fake's own)."""
+    serve, *drives = commands
+    args = shlex.split(serve)
+    args[0] = sys.executable
+    server = subprocess.Popen(args, cwd=tmp_path, env=_clean_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        for command in drives:
+            written = DRIVE.match(command)
+            assert written is not None
+            args = shlex.split(command.replace(written[1], url))
+            args[0] = sys.executable
+            _run(args, cwd=tmp_path, env=_clean_env(), timeout=120)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+
+
 @pytest.mark.parametrize(
     ("snippet", "export"), EXPORTS, ids=[f"{s.id}:{m[1]}:{n}" for n, (s, m) in enumerate(EXPORTS)]
 )
@@ -205,4 +258,5 @@ def test_the_snippets_are_found() -> None:
     assert any(s.source.startswith("docs/") and s.defines_dag for s in STANDALONE)
     assert SAFE, "no safe shell command found (python -m airflow_aimlapi.testing --help)"
     assert EXPORTS, "no documented connection export found"
+    assert SESSIONS, "no shell session driving the fake found"
     assert (ROOT / "docs" / "conf.py").exists()

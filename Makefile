@@ -137,7 +137,9 @@ screenshots: $(UI_STAMP)
 ## make docs: the documentation site (Sphinx, docs/) into docs/_build/html. Every warning fails the
 ## build (-W, all of them reported first: --keep-going), and nitpicky mode (-n) checks every internal
 ## cross reference; a missing page, include, marker or image is a warning too. No link is fetched
-## from the network. -E: a fresh build every time, so no warning hides in a cached page.
+## from the network. -E: a fresh build every time, so no warning hides in a cached page. Then
+## tests/docs/test_docs.py: parameter tables, defaults and metric names against the code, and every
+## internal link, include, marker and image of the pages and of README.md.
 DOCS_STAMP := $(VENV)/.installed-docs-$(AIRFLOW_VERSION)
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -c $(PINS) -e ".[docs]"
@@ -146,6 +148,7 @@ $(DOCS_STAMP): $(STAMP)
 docs: $(DOCS_STAMP)
 	rm -rf docs/_build
 	$(BIN)/sphinx-build -E -W --keep-going -n -q -b html docs docs/_build/html
+	$(BIN)/python -m pytest tests/docs/test_docs.py -q -p no:cacheprovider
 	@echo "docs: docs/_build/html/index.html"
 
 bench: install

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from _airflow_output import without_test_supervisor_echo
+from _sandboxes import EXAMPLE_DAGS, migrated_sandbox
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
@@ -23,7 +24,6 @@ from airflow_aimlapi.testing.statsd import StatsdListener
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-cost-tracking-0a1b2c3d4e"
 LLM_DAG = "aimlapi_llm_with_cost_tracking"
 NOON = datetime(2026, 7, 1, 12, tzinfo=UTC)  # every call is stamped at this time by the fake
@@ -31,15 +31,8 @@ NOON = datetime(2026, 7, 1, 12, tzinfo=UTC)  # every call is stamped at this tim
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[AirflowSandbox]:
-    with AirflowSandbox(ROOT / "example_dags") as box:
-        box.migrate()
+    with migrated_sandbox(EXAMPLE_DAGS) as box:
         yield box
-
-
-@pytest.fixture
-def listener() -> Iterator[StatsdListener]:
-    with StatsdListener() as statsd:
-        yield statsd
 
 
 @pytest.fixture
@@ -68,7 +61,7 @@ def _ledger_usd_by_task(fake: FakeAimlApi) -> dict[str, Decimal]:
 
 
 def test_llm_runs_are_attributed_per_dag_and_task(
-    sandbox: AirflowSandbox, fake: FakeAimlApi, tmp_path: Path, listener: StatsdListener
+    sandbox: AirflowSandbox, fake: FakeAimlApi, tmp_path: Path, statsd: StatsdListener
 ) -> None:
     env = {
         "AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json(),
@@ -95,13 +88,9 @@ def test_llm_runs_are_attributed_per_dag_and_task(
     assert {f[6] for f in fields if f[3] == "classify"} == {"prompt-v1"}
     assert len({f[2] for f in fields}) == 2  # two runs
 
-    statsd = {
-        "AIRFLOW__METRICS__STATSD_ON": "True",
-        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-        "AIRFLOW__METRICS__STATSD_PORT": str(listener.port),
-        # plain StatsD, Airflow's default: no tags on the wire
-    }
-    result = sandbox.run("dags", "test", "aimlapi_cost_by_dag", "2026-07-02", env={**env, **statsd})
+    # plain StatsD, Airflow's default: no tags on the wire
+    metrics = statsd.airflow_env()
+    result = sandbox.run("dags", "test", "aimlapi_cost_by_dag", "2026-07-02", env={**env, **metrics})
     assert sandbox.run_state("aimlapi_cost_by_dag") == "success", result.stdout[-3000:]
     table = sandbox.xcom("aimlapi_cost_by_dag", "attribute_spend")
     assert (table["start"], table["end"]) == ("2026-07-01T00:00:00+00:00", "2026-07-02T00:00:00+00:00")
@@ -121,11 +110,11 @@ def test_llm_runs_are_attributed_per_dag_and_task(
     assert Decimal(summarise["usd_spent"]) * 2 == got["summarise"]  # the same call in both runs
 
     # Plain StatsD drops tags: each DAG's spend reached a real listener under its own name.
-    gauges = [line for line in listener.lines() if line.startswith(f"airflow.aimlapi.dag_spend.{LLM_DAG}:")]
-    assert len(gauges) == 1, listener.lines()
+    gauges = [line for line in statsd.lines() if line.startswith(f"airflow.aimlapi.dag_spend.{LLM_DAG}:")]
+    assert len(gauges) == 1, statsd.lines()
     value = gauges[0].removesuffix("|g").rsplit(":", 1)[1]
     assert float(value) == float(got["summarise"] + got["classify"])
-    assert not any(KEY in line for line in listener.lines())
+    assert not any(KEY in line for line in statsd.lines())
 
     written = tmp_path / "cost_by_dag" / "2026-07-01.jsonl"
     rows = [json.loads(line) for line in written.read_text().splitlines()]

@@ -7,14 +7,13 @@ runs a deferred task's trigger in-process).
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from _sandboxes import dags_folder, default_connection, migrated_sandbox
 from airflow import __version__ as airflow_version
 from packaging.version import Version
 
@@ -23,7 +22,6 @@ from airflow_aimlapi.testing.sandbox import AirflowSandbox
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-runway-budget-7f6e5d4c3b"
 
 BUDGET_DAG = """
@@ -91,12 +89,12 @@ class RollingClock:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSandbox]:
-    dags = tmp_path_factory.mktemp("dags")
-    shutil.copy(ROOT / "example_dags" / "aimlapi_runway_alert.py", dags)
-    (dags / "aimlapi_budget_gate.py").write_text(BUDGET_DAG)
-    (dags / "aimlapi_budget_modes.py").write_text(BUDGET_MODES_DAG)
-    with AirflowSandbox(dags, env={"AIMLAPI_POKE_INTERVAL": "1"}) as box:
-        box.migrate()
+    dags = dags_folder(
+        tmp_path_factory.mktemp("dags"),
+        examples=("aimlapi_runway_alert",),
+        files={"aimlapi_budget_gate.py": BUDGET_DAG, "aimlapi_budget_modes.py": BUDGET_MODES_DAG},
+    )
+    with migrated_sandbox(dags, env={"AIMLAPI_POKE_INTERVAL": "1"}) as box:
         yield box
 
 
@@ -106,10 +104,6 @@ def fake() -> Iterator[FakeAimlApi]:
         yield api
 
 
-def _conn(fake: FakeAimlApi) -> dict[str, str]:
-    return {"AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json()}
-
-
 def test_runway_alert_run_by_hand_reports_balance_pace_and_hours(
     sandbox: AirflowSandbox, fake: FakeAimlApi
 ) -> None:
@@ -117,7 +111,7 @@ def test_runway_alert_run_by_hand_reports_balance_pace_and_hours(
     fake.charge("openai/gpt-5", 4.0, at=now - timedelta(hours=1))
     fake.charge("openai/gpt-5", 2.0, at=now - timedelta(hours=3))  # 6 USD over 6 h: 1 USD/h
     dag = "aimlapi_runway_alert"
-    result = sandbox.run("dags", "test", dag, env=_conn(fake))
+    result = sandbox.run("dags", "test", dag, env=default_connection(fake))
     assert sandbox.run_state(dag) == "success", result.stdout[-3000:]
     said = sandbox.xcom(dag, "report_runway")
     assert said.startswith("No runway event triggered this run"), said
@@ -130,7 +124,7 @@ def test_budget_gate_under_budget_lets_the_optional_job_run(
 ) -> None:
     fake.charge("openai/gpt-5", 3.0, at=datetime.now(UTC) - timedelta(hours=2))
     dag = "aimlapi_budget_gate"
-    result = sandbox.run("dags", "test", dag, env=_conn(fake))
+    result = sandbox.run("dags", "test", dag, env=default_connection(fake))
     assert sandbox.run_state(dag) == "success", result.stdout[-3000:]
     gate = sandbox.xcom(dag, "budget_gate")
     assert (gate["spend"], gate["budget"], gate["window"]) == (3.0, 10.0, "24h")

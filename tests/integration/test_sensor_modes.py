@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from _sandboxes import dags_folder, migrated_sandbox
 from airflow import __version__ as airflow_version
 from packaging.version import Version
 
@@ -107,10 +108,8 @@ def expected_state(kind: str, flag: str) -> str:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSandbox]:
-    dags = tmp_path_factory.mktemp("sensor_mode_dags")
-    (dags / "cells.py").write_text(DAG_FILE)
-    with AirflowSandbox(dags) as box:
-        box.migrate()
+    dags = dags_folder(tmp_path_factory.mktemp("sensor_mode_dags"), files={"cells.py": DAG_FILE})
+    with migrated_sandbox(dags) as box:
         yield box
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from _sandboxes import dags_folder, migrated_sandbox
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
@@ -65,10 +66,8 @@ with DAG(
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowSandbox]:
-    dags = tmp_path_factory.mktemp("templating_dags")
-    (dags / "templated.py").write_text(DAG_FILE)
-    with AirflowSandbox(dags) as box:
-        box.migrate()
+    dags = dags_folder(tmp_path_factory.mktemp("templating_dags"), files={"templated.py": DAG_FILE})
+    with migrated_sandbox(dags) as box:
         yield box
 
 

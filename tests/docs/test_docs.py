@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _public_classes import discover
 
 import airflow_aimlapi
 
@@ -38,27 +39,10 @@ DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.rst") if "_build" not in p.parts)
 DEFERRABLE_DEFAULT = "[operators] default_deferrable"
 
-AIRFLOW_BASES = {"BaseOperator", "BaseSensorOperator", "BaseTrigger", "BaseEventTrigger", "BaseHook"}
-
 
 def public_classes() -> list[str]:
     """The hooks, operators, sensors and triggers of the public modules: each needs a page."""
-    found = []
-    for kind in ("hooks", "operators", "sensors", "triggers"):
-        package = importlib.import_module(f"airflow_aimlapi.{kind}")
-        for info in pkgutil.iter_modules(package.__path__):
-            if info.name.startswith("_"):
-                continue
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
-            for name, value in vars(module).items():
-                if (
-                    inspect.isclass(value)
-                    and value.__module__ == module.__name__
-                    and not name.startswith("_")
-                    and AIRFLOW_BASES & {base.__name__ for base in value.__mro__}
-                ):
-                    found.append(f"{module.__name__}.{name}")
-    return sorted(found)
+    return sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in discover().values())
 
 
 PUBLIC_CLASSES = public_classes()

@@ -11,28 +11,22 @@ A class found but missing from :data:`CONSTRUCTORS` fails the test with the entr
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
-import pkgutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import BaseHook, BaseOperator, BaseSensorOperator
-from airflow.triggers.base import BaseTrigger
+from _public_classes import BASES, discover
+from airflow.providers.common.compat.sdk import BaseSensorOperator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_aimlapi._arguments import MAX_RETRIES_LIMIT, MAX_TIMEOUT
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.sensors.aimlapi import MAX_SENSOR_SECONDS
-
-#: Packages whose public modules hold the public classes.
-PACKAGES = ("hooks", "operators", "sensors", "triggers")
-BASES = (BaseHook, BaseOperator, BaseTrigger)
 
 
 @dataclass(frozen=True)
@@ -146,26 +140,6 @@ CONSTRUCTORS: dict[str, Ctor] = {
         },
     ),
 }
-
-
-def discover() -> dict[str, type]:
-    """Every public hook, operator, sensor and trigger class defined in a public module."""
-    found: dict[str, type] = {}
-    for package in PACKAGES:
-        pkg = importlib.import_module(f"airflow_aimlapi.{package}")
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if info.name.startswith("_"):
-                continue
-            module = importlib.import_module(f"{pkg.__name__}.{info.name}")
-            for name, cls in vars(module).items():
-                if (
-                    inspect.isclass(cls)
-                    and not name.startswith("_")
-                    and cls.__module__ == module.__name__
-                    and issubclass(cls, BASES)
-                ):
-                    found[name] = cls
-    return found
 
 
 FOUND = discover()

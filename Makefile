@@ -66,20 +66,27 @@ MATRIX_VERSIONS ?= $(AIRFLOW_OLDEST) 3.1.8 3.2.2 $(AIRFLOW_VERSION) $(AIRFLOW_PR
 ## is used instead for that lane.
 MATRIX_PYTHONS ?= 3.12 3.13
 MATRIX_LANES ?= $(MATRIX_VERSIONS) $(foreach p,$(MATRIX_PYTHONS),$(AIRFLOW_VERSION)-py$(p))
-## Where each lane's time goes (CI has an hour on two cores, shared by all lanes). Every test
-## (unit, integration, end to end) runs on the newest stable release (make test) and on the oldest
-## supported one: the release users move to and the one furthest from it. The other releases, the
-## pre-release included, and the newer Pythons run the unit and integration tests: those already
-## take each release's task runner (`dags test`), triggers, connections, CLI and database through
-## the provider, which is where per-release differences have shown up (3.4 moved XComs and task
-## tries to new tables); on a newer Python they run our async and datetime code and Airflow's own
-## task runner on that Python. The end-to-end tests start a real api-server, scheduler, triggerer
-## and dag-processor per module: the most CPU per test, and stacks running side by side on two
-## cores are what made LocalExecutor fail to launch tasks in time, so two lanes run them, not
-## seven. MATRIX_FULL="<lanes>" chooses otherwise.
+## Where each lane's time goes (CI has an hour on two cores, shared by all lanes; phase one of
+## .ci/run took 43 minutes with five suites, so two more full unit+integration lanes, about
+## 12 CPU-minutes each, would not fit). Every test (unit, integration, end to end) runs on the
+## newest stable release (make test) and on the oldest supported one: the release users move to
+## and the one furthest from it. The end-to-end tests start a real api-server, scheduler,
+## triggerer and dag-processor per module: the most CPU per test, and stacks running side by side
+## on two cores made LocalExecutor fail to launch tasks in time, so two lanes run them.
+## The other releases, the pre-release included, run the unit and integration tests: those take
+## each release's task runner (`dags test`), triggers, connections, CLI and database through the
+## provider, where per-release differences have shown up (3.4 moved XComs and task tries to new
+## tables). They skip the benchmark smoke test (3.5 of an integration run's 27 minutes), which
+## checks bench/ itself and runs on the two full lanes.
+## A newer Python runs the same Airflow as make test, so what can differ is Python's: all our code
+## (the unit tests, asyncio triggers and pollers included) and Airflow's task runner, triggers and
+## CLI on that Python, which test_airflow.py (every example DAG under `dags test`, a deferral, the
+## connection form and Test) and test_sensor_modes.py (poke, reschedule and deferrable) cover in
+## about half of the integration run. MATRIX_FULL="<lanes>" runs every test on a lane.
 MATRIX_FULL ?= $(AIRFLOW_OLDEST) $(AIRFLOW_VERSION)
 MATRIX_ORDER ?= tests/unit tests/integration tests/e2e
-MATRIX_SHORT_ORDER ?= tests/unit tests/integration
+MATRIX_SHORT_ORDER ?= tests/unit tests/integration --deselect tests/integration/test_bench_smoke.py
+MATRIX_PYTHON_ORDER ?= tests/unit tests/integration/test_airflow.py tests/integration/test_sensor_modes.py
 ## The lanes run side by side (their tests spend much of their time waiting on Airflow components
 ## and sensor timeouts, not on the CPU), each into .venvs/matrix-<lane>.log, which is printed in
 ## full once all are done, followed by one line per lane naming its Airflow and Python and saying
@@ -97,7 +104,8 @@ matrix:
 		v=$${l%%-py*}; venv=.venvs/airflow-$$v; python=$(PYTHON); pins=constraints/airflow-$$v.txt; \
 		case $$l in *-py*) py=$${l#*-py}; venv=.venvs/py$$py-airflow-$$v; python="";; esac; \
 		if [ -f constraints/airflow-$$l.txt ]; then pins=constraints/airflow-$$l.txt; fi; \
-		case " $(MATRIX_FULL) " in *" $$l "*) tests="$(MATRIX_ORDER)";; *) tests="$(MATRIX_SHORT_ORDER)";; esac; \
+		case "$$l" in *-py*) tests="$(MATRIX_PYTHON_ORDER)";; *) tests="$(MATRIX_SHORT_ORDER)";; esac; \
+		case " $(MATRIX_FULL) " in *" $$l "*) tests="$(MATRIX_ORDER)";; esac; \
 		echo "== $$(lane $$l): $$tests (log: .venvs/matrix-$$l.log)"; \
 		( if [ -z "$$python" ]; then python=$$(.ci/find-python $$py) || exit 1; fi; \
 		  $(MAKE) suite VENV=$$venv AIRFLOW_VERSION=$$v PYTHON=$$python PINS=$$pins \

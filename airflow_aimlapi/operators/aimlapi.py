@@ -11,7 +11,6 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi._arguments import coerce_retries, coerce_timeout
 from airflow_aimlapi.links import AimlApiBillingLink
-from airflow_aimlapi.windows import parse_period
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -58,6 +57,9 @@ class AimlApiBillingOperator(BaseOperator):
         self.timeout = coerce_timeout(timeout, owner=owner, param="timeout")
         self.max_retries = coerce_retries(max_retries, owner=owner)
         if runway_lookback is not None:
+            # Imported here: windows.py (dataclasses, a regex) costs DAG files that set no runway.
+            from airflow_aimlapi.windows import parse_period
+
             parse_period(runway_lookback, owner=owner, param="runway_lookback")
         self.runway_lookback = runway_lookback
 

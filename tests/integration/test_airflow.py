@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from _airflow_output import without_test_supervisor_echo
+from _sandboxes import EXAMPLE_DAGS, default_connection, migrated_sandbox
 from airflow import __version__ as airflow_version
 from packaging.version import Version
 
@@ -18,15 +18,13 @@ from airflow_aimlapi.testing.sandbox import AirflowSandbox, cli_json
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-integration-5a4b3c2d1e"
 AIRFLOW_VERSION = Version(airflow_version)
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[AirflowSandbox]:
-    with AirflowSandbox(ROOT / "example_dags", env={"AIMLAPI_POKE_INTERVAL": "1"}) as box:
-        box.migrate()
+    with migrated_sandbox(EXAMPLE_DAGS, env={"AIMLAPI_POKE_INTERVAL": "1"}) as box:
         yield box
 
 
@@ -34,10 +32,6 @@ def sandbox() -> Iterator[AirflowSandbox]:
 def fake() -> Iterator[FakeAimlApi]:
     with FakeAimlApi(api_key=KEY, balance=100.5) as api:
         yield api
-
-
-def _conn(fake: FakeAimlApi, api_key: str | None = None) -> dict[str, str]:
-    return {"AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json(api_key=api_key)}
 
 
 def test_airflow_discovers_the_provider(sandbox: AirflowSandbox) -> None:
@@ -80,14 +74,16 @@ def _has_wtforms() -> bool:
 
 
 def test_connections_test_reports_success(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
-    result = sandbox.run("connections", "test", "aimlapi_default", env=_conn(fake))
+    result = sandbox.run("connections", "test", "aimlapi_default", env=default_connection(fake))
     assert "Connection success!" in result.stdout
     assert fake.request_count("/v2/billing") == 1
 
 
 def test_connections_test_reports_the_apis_reason(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
     wrong = "sk-wrong-key-777"
-    result = sandbox.run("connections", "test", "aimlapi_default", env=_conn(fake, wrong), check=False)
+    result = sandbox.run(
+        "connections", "test", "aimlapi_default", env=default_connection(fake, wrong), check=False
+    )
     assert "Connection failed" in result.stdout
     assert "HTTP 401" in result.stdout
     assert "requires a valid API key" in result.stdout
@@ -118,7 +114,7 @@ def test_every_example_dag_imports_cleanly(sandbox: AirflowSandbox) -> None:
 
 
 def test_billing_report_puts_the_detail_in_xcom(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
-    result = sandbox.run("dags", "test", "aimlapi_billing_report", env=_conn(fake))
+    result = sandbox.run("dags", "test", "aimlapi_billing_report", env=default_connection(fake))
     assert sandbox.run_state("aimlapi_billing_report") == "success", result.stdout[-3000:]
     assert sandbox.xcom("aimlapi_billing_report", "fetch_billing") == {
         "user_id": 111,
@@ -140,7 +136,7 @@ def test_billing_report_flags_a_low_balance_with_auto_top_up_off_and_null_amount
     # While auto top-up is off the API may send null threshold and amount: the report still works.
     topup_off = {"is_enabled": False, "threshold": None, "amount": None, "currency": "USD"}
     with FakeAimlApi(api_key=KEY, balance=4.0, autotopup_settings=topup_off) as api:
-        result = sandbox.run("dags", "test", "aimlapi_billing_report", env=_conn(api))
+        result = sandbox.run("dags", "test", "aimlapi_billing_report", env=default_connection(api))
     assert sandbox.run_state("aimlapi_billing_report") == "success", result.stdout[-3000:]
     assert sandbox.xcom("aimlapi_billing_report", "fetch_billing")["autotopup_settings"] == topup_off
     assert sandbox.xcom("aimlapi_billing_report", "report") == {
@@ -153,7 +149,9 @@ def test_billing_report_flags_a_low_balance_with_auto_top_up_off_and_null_amount
 def test_balance_gate_waits_for_the_top_up(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
     fake.set_balance(2.0)
     fake.rise(per_second=5.0, until=40.0, after_requests=1)
-    result = sandbox.run("dags", "test", "aimlapi_balance_gate", "-c", '{"min_balance": 10}', env=_conn(fake))
+    result = sandbox.run(
+        "dags", "test", "aimlapi_balance_gate", "-c", '{"min_balance": 10}', env=default_connection(fake)
+    )
     dag = "aimlapi_balance_gate"
     assert sandbox.run_state(dag) == "success", result.stdout[-3000:]
     assert fake.request_count("/v2/billing") >= 2  # it saw the low balance first
@@ -169,7 +167,7 @@ def test_deferrable_gate_defers_then_succeeds(sandbox: AirflowSandbox, fake: Fak
     dag = "aimlapi_balance_gate_deferrable"
     fake.set_balance(2.0)
     fake.rise(per_second=3.0, until=40.0, after_requests=2)
-    result = sandbox.run("dags", "test", dag, "-c", '{"min_balance": 10}', env=_conn(fake))
+    result = sandbox.run("dags", "test", dag, "-c", '{"min_balance": 10}', env=default_connection(fake))
     assert sandbox.run_state(dag) == "success", result.stdout[-3000:]
     out = result.stdout
     # The sensor checked once and deferred; the trigger did the waiting (log formats differ
@@ -186,7 +184,7 @@ def test_low_balance_alert_run_by_hand_reports_the_balance(
 ) -> None:
     # Run without an asset event (the Trigger button, `dags test`): it once failed with IndexError.
     dag = "aimlapi_low_balance_alert"
-    result = sandbox.run("dags", "test", dag, env=_conn(fake))
+    result = sandbox.run("dags", "test", dag, env=default_connection(fake))
     assert sandbox.run_state(dag) == "success", result.stdout[-3000:]
     said = sandbox.xcom(dag, "read_alert")
     assert said.startswith("No balance crossing triggered this run"), said
@@ -196,7 +194,7 @@ def test_low_balance_alert_run_by_hand_reports_the_balance(
 def test_wrong_key_fails_the_sensor_after_one_try(sandbox: AirflowSandbox, fake: FakeAimlApi) -> None:
     dag = "aimlapi_balance_gate"
     wrong = "sk-wrong-key-4242"
-    result = sandbox.run("dags", "test", dag, env=_conn(fake, wrong), check=False)
+    result = sandbox.run("dags", "test", dag, env=default_connection(fake, wrong), check=False)
     states = sandbox.task_states(dag)
     # The example DAG gives every task 2 retries: a bad key must not spend them.
     assert states["wait_for_credits"] == ("failed", 1), result.stdout[-3000:]

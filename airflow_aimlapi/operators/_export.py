@@ -177,7 +177,7 @@ class AimlApiWindowMixin(AimlApiHookMixin):
 class AimlApiExportOperator(AimlApiWindowMixin, BaseOperator):
     """Base of the export operators: stream one window's records to a file, return a summary.
 
-    Subclasses set :attr:`record_type` and implement :meth:`records` (the hook's iterator) and,
+    Subclasses implement :meth:`record_type` and :meth:`records` (the hook's iterator) and,
     if they add to the summary, :meth:`tally`.
 
     :param destination: The file to write (templated): an ``ObjectStoragePath`` or a URL string,
@@ -193,8 +193,6 @@ class AimlApiExportOperator(AimlApiWindowMixin, BaseOperator):
     :param max_retries: Retries of transient failures; overrides the connection's ``max_retries`` extra.
     """
 
-    #: The record class the rows are, for the CSV columns.
-    record_type: type[Any]
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -224,6 +222,14 @@ class AimlApiExportOperator(AimlApiWindowMixin, BaseOperator):
     def check_arguments(self) -> None:
         """Check the rendered arguments of the subclass; raise naming the bad one."""
 
+    def record_type(self) -> type[Any]:
+        """Return the record class the rows are, for the CSV columns.
+
+        A method, not a class attribute: :mod:`airflow_aimlapi.records` is imported when the task
+        runs, never when a DAG file is parsed.
+        """
+        raise NotImplementedError
+
     def records(self, hook: AimlApiHook, window: Window) -> Iterator[Any]:
         """Return the window's records, lazily, a page at a time.
 
@@ -249,7 +255,7 @@ class AimlApiExportOperator(AimlApiWindowMixin, BaseOperator):
         self.check_arguments()
         target = self.target(window, context, self.log)
         self.log.info("Exporting %s to %s as %s.", window.describe(), shown(target), file_format)
-        columns = csv_columns(self.record_type)
+        columns = csv_columns(self.record_type())
         try:
             # The hook checks its arguments when called and reads pages only as the rows are
             # written, so a bad argument or an unwritable destination fails before any request.

@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks._query import check_direction, check_entry_type
-from airflow_aimlapi.hooks._spend import decimal_text, to_decimal
 from airflow_aimlapi.operators._export import AimlApiExportOperator
 from airflow_aimlapi.operators._interval import is_template
-from airflow_aimlapi.records import Transaction
 
 if TYPE_CHECKING:
     from airflow_aimlapi.hooks.aimlapi import AimlApiHook
     from airflow_aimlapi.operators._interval import Window
+    from airflow_aimlapi.records import Transaction
 
 
 class AimlApiLedgerExportOperator(AimlApiExportOperator):
@@ -76,7 +75,6 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
         "direction",
         "entry_type",
     )
-    record_type = Transaction
 
     def __init__(
         self,
@@ -138,17 +136,27 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
             start=window.start, end=window.end, direction=self.direction, entry_type=self.entry_type
         )
 
+    def record_type(self) -> type[Transaction]:
+        """Return :class:`~airflow_aimlapi.records.Transaction`, the rows' record class."""
+        from airflow_aimlapi.records import Transaction
+
+        return Transaction
+
     def tally(self, record: Transaction) -> None:
         """Add one entry's amount to the totals by direction and by type.
 
         :param record: A ledger entry just written.
         """
+        from airflow_aimlapi.hooks._spend import to_decimal  # run time only, as the records
+
         usd = to_decimal(record.amount.usd)
         self._by_direction[record.direction] += usd
         self._by_type[record.type] += usd
 
     def summary_extra(self) -> dict[str, Any]:
         """Return the USD totals by direction and by type, as exact decimal strings."""
+        from airflow_aimlapi.hooks._spend import decimal_text
+
         return {
             "usd_by_direction": {k: decimal_text(v) for k, v in sorted(self._by_direction.items())},
             "usd_by_type": {k: decimal_text(v) for k, v in sorted(self._by_type.items())},

@@ -10,11 +10,11 @@ from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.hooks._query import check_models, check_statuses
 from airflow_aimlapi.operators._export import AimlApiExportOperator
 from airflow_aimlapi.operators._interval import is_literal_strings
-from airflow_aimlapi.records import RequestLog
 
 if TYPE_CHECKING:
     from airflow_aimlapi.hooks.aimlapi import AimlApiHook
     from airflow_aimlapi.operators._interval import Window
+    from airflow_aimlapi.records import RequestLog
 
 
 class AimlApiRequestLogExportOperator(AimlApiExportOperator):
@@ -76,7 +76,6 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
         "models",
         "statuses",
     )
-    record_type = RequestLog
 
     def __init__(
         self,
@@ -115,6 +114,12 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
         for value, check in ((self.models, check_models), (self.statuses, check_statuses)):
             if not skip_templates or is_literal_strings(value):  # else checked once resolved
                 check(value, owner=self.owner_name)
+
+    def record_type(self) -> type[RequestLog]:
+        """Return :class:`~airflow_aimlapi.records.RequestLog`, the rows' record class."""
+        from airflow_aimlapi.records import RequestLog
+
+        return RequestLog
 
     def records(self, hook: AimlApiHook, window: Window) -> Iterator[RequestLog]:
         """Return the window's request log rows, newest first, a page at a time.

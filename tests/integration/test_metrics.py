@@ -9,9 +9,9 @@ name, which shows the ``conn_id`` tag.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from _sandboxes import EXAMPLE_DAGS, default_connection, migrated_sandbox
 
 from airflow_aimlapi.testing import FakeAimlApi
 from airflow_aimlapi.testing.sandbox import AirflowSandbox
@@ -19,7 +19,6 @@ from airflow_aimlapi.testing.statsd import StatsdListener
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-metrics-secret-27182818"
 # An odd figure, so a match cannot be some other metric's value.
 BALANCE = 37.25
@@ -39,14 +38,9 @@ def fake() -> Iterator[FakeAimlApi]:
 
 @pytest.fixture(scope="module")
 def airflow(fake: FakeAimlApi, listener: StatsdListener) -> Iterator[AirflowSandbox]:
-    env = {
-        "AIRFLOW_CONN_AIMLAPI_DEFAULT": fake.connection_json(),
-        "AIRFLOW__METRICS__STATSD_ON": "True",
-        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-        "AIRFLOW__METRICS__STATSD_PORT": str(listener.port),
-    }
-    with AirflowSandbox(ROOT / "example_dags", env=env) as sandbox:
-        sandbox.migrate()
+    with migrated_sandbox(
+        EXAMPLE_DAGS, env={**default_connection(fake), **listener.airflow_env()}
+    ) as sandbox:
         yield sandbox
 
 

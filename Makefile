@@ -136,7 +136,7 @@ ui-test: $(UI_STAMP)
 	$(MAKE) install VENV=.venvs/airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
 	AIRFLOW_OLDEST=$(AIRFLOW_OLDEST) $(BIN)/python -m pytest tests/ui -m ui $(PYTEST_ARGS)
 
-## make screenshots: the same browser tests, saving the README's pictures under docs/
+## make screenshots: the same browser tests, saving the docs' pictures under docs/
 screenshots: $(UI_STAMP)
 	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install -y chromium"; exit 1; }
 	$(MAKE) install VENV=.venvs/airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)

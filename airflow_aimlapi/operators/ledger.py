@@ -25,7 +25,7 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
 
     The ledger is the account of record: charges, top-ups, refunds, bonuses, expiries. With no
     ``start`` and ``end`` the window is the run's data interval (for a run whose interval is empty,
-    as with ``CronTriggerTimetable``, the timetable's last full period; see the README). The
+    as with ``CronTriggerTimetable``, the timetable's last full period; see the spend-exports guide). The
     entries are streamed page by page into a temporary file, which replaces ``destination`` only
     once complete: a rerun replaces the interval's file, a failure leaves the previous file (or
     none). On a local disk the temporary file is a hidden sibling; on an object store it is

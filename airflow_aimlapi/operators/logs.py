@@ -24,8 +24,8 @@ class AimlApiRequestLogExportOperator(AimlApiExportOperator):
     failures); the ledger is the account of record. Failed requests are included at cost 0, so a
     file can hold more rows than ``/v2/usage`` counts requests. With no window the run's data
     interval is exported (for a run whose interval is empty, as with ``CronTriggerTimetable``, the
-    timetable's last full period; see the README). A ``period`` is fixed to ``[now - period, now)``
-    when the task starts, so every page reads the same window.
+    timetable's last full period; see the spend-exports guide). A ``period`` is fixed to
+    ``[now - period, now)`` when the task starts, so every page reads the same window.
 
     ``/v2/logs`` allows 200 requests per 60 s: the hook paces its requests under that limit, 100
     rows a page, so the first 20,000 rows come at once and each further 20,000 a minute later (a

@@ -5,8 +5,9 @@ AIRFLOW_HOME), against the fake API.
 One drop below the threshold starts one run, however long the balance stays low; a top-up and a
 second drop start a second run; a triggerer restart while the balance is low, once the crossing is
 recorded, starts none on Airflow 3.3+ (the fired crossing is in the asset state store) and at most
-one before 3.3 (the state was in the old triggerer's memory), as the README documents. "Nothing
-more happened" is checked after further watcher checks, never after a sleep. Run alone with ``pytest -m e2e``.
+one before 3.3 (the state was in the old triggerer's memory), as docs/guides/event_driven.rst
+documents. "Nothing more happened" is checked after further watcher checks, never after a sleep.
+Run alone with ``pytest -m e2e``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Cells of the README's sensor outcome table under real Airflow (``airflow dags test``, SQLite).
+"""Cells of the sensor outcome table (docs/sensors/balance.rst) under real Airflow.
+
+``airflow dags test``, SQLite.
 
 ``tests/unit/test_sensor_outcomes.py`` tests every cell; here a large subset runs through
 Airflow's own task runner, which decides what a raised exception does to the task. One DAG per

@@ -51,7 +51,7 @@ def test_form_shows_relabelled_fields_placeholders_and_extras(airflow: RunningAi
 def test_oldest_airflow_shows_the_plain_form(oldest_airflow: RunningAirflow, page: Page) -> None:
     # Airflow 3.0's api-server reads a provider's form metadata only where WTForms and FAB are
     # installed (it mocks them, but imports them first); a plain install shows the standard
-    # fields under their own names. The README says so; this notices when that changes.
+    # fields under their own names. The connection page says so; this notices when that changes.
     assert oldest_airflow.version.startswith("3.0."), oldest_airflow.version
     dialog = open_new_connection_form(page, oldest_airflow.url, "aimlapi_form_oldest")
     lines = dialog.inner_text().splitlines()
@@ -95,7 +95,7 @@ def test_test_button_needs_a_port_on_airflow_3_3(
 ) -> None:
     # Airflow 3.3's connection list sends port 0 for a connection saved without a port, and its
     # API then refuses the test before the hook runs (apache/airflow#73298). The Port field's
-    # placeholder and the README tell users to fill it in; when Airflow ships the fix this test
+    # placeholder and the connection page tell users to fill it in; when Airflow ships the fix this test
     # fails and both can say less.
     if not airflow.version.startswith("3.3."):
         pytest.fail(f"this test describes Airflow 3.3, the sandbox runs {airflow.version}")

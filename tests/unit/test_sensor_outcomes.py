@@ -1,5 +1,7 @@
-"""The README's sensor outcome table, cell by cell: the same API answer has the same outcome in
-poke, reschedule and deferrable mode, without flags, with ``soft_fail`` and with ``never_fail``.
+"""The sensor outcome table (docs/sensors/balance.rst), cell by cell.
+
+The same API answer has the same outcome in poke, reschedule and deferrable mode, without flags,
+with ``soft_fail`` and with ``never_fail``.
 
 Each answer is served by a real :class:`FakeAimlApi`. The deferrable column is tested twice: the
 answer met at the worker's first check, and the answer met by the trigger after the sensor

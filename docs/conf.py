@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -83,3 +84,27 @@ add_module_names = False
 myst_enable_extensions: list[str] = []
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]
+
+
+def _resolve_record(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Link a record named by its bare name (``Balance`` in ``GateTrigger[Balance]``) to its page.
+
+    autodoc writes the type arguments of a generic base class by their short name, which no module
+    scope resolves; every such name is a record of :mod:`airflow_aimlapi.records`.
+    """
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or "." in target:
+        return None
+    full = f"airflow_aimlapi.records.{target}"
+    domain = env.get_domain("py")
+    if full not in domain.objects:
+        return None
+    return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], full, node, contnode)
+
+
+def setup(app: Any) -> None:
+    """Connect :func:`_resolve_record`.
+
+    :param app: The Sphinx application.
+    """
+    app.connect("missing-reference", _resolve_record)

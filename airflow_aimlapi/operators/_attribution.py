@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from airflow_aimlapi.hooks._spend import decimal_text, to_decimal
 from airflow_aimlapi.tracing import parse_client_request_id, part_digest
 
 if TYPE_CHECKING:
@@ -72,6 +71,8 @@ class Tally:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the sums, USD as exact decimal text (``"0.00124"``)."""
+        from airflow_aimlapi.hooks._spend import decimal_text  # at run time: it imports the records
+
         return {
             "requests": self.requests,
             "failed": self.failed,
@@ -105,6 +106,8 @@ class Attribution:
 
         :param row: A row of ``/v2/logs``.
         """
+        from airflow_aimlapi.hooks._spend import to_decimal  # at run time: it imports the records
+
         usd = to_decimal(row.cost.usd)
         self.total.add(row, usd)
         ref = parse_client_request_id(row.client_request_id)

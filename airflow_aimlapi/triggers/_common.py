@@ -12,19 +12,19 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_aimlapi._arguments import coerce_poll_interval, coerce_timeout
-from airflow_aimlapi._connection import settings_from_connection
-from airflow_aimlapi._masking import amask_key
-from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError, AimlApiError, scrub
-from airflow_aimlapi.records import RecordT
-from airflow_aimlapi.triggers import _poller
-from airflow_aimlapi.triggers._poller import SharedPoller
+from airflow_aimlapi.triggers import _intervals
 from airflow_aimlapi.windows import utc_now
+
+if TYPE_CHECKING:  # what a trigger needs only in the triggerer, imported by run() there
+    from airflow_aimlapi._settings import ApiSettings
+    from airflow_aimlapi.records import RecordT
+    from airflow_aimlapi.triggers._poller import SharedPoller
 
 
 def event(payload: dict[str, Any]) -> TriggerEvent:
@@ -119,13 +119,13 @@ def poll_interval(trigger: BaseTrigger, value: Any) -> float:
     :param trigger: The trigger being built (its name is in messages, its logger warns).
     :param value: The value to check.
     """
-    interval = coerce_poll_interval(value, owner=type(trigger).__name__, floor=_poller.MIN_POLL_INTERVAL)
+    interval = coerce_poll_interval(value, owner=type(trigger).__name__, floor=_intervals.MIN_POLL_INTERVAL)
     if interval > float(value):
         trigger.log.warning(
             "%s: poll_interval %r is below the %g s floor; polling every %g s.",
             type(trigger).__name__,
             value,
-            _poller.MIN_POLL_INTERVAL,
+            _intervals.MIN_POLL_INTERVAL,
             interval,
         )
     return interval
@@ -155,6 +155,9 @@ async def read_settings(conn_id: str, request_timeout: float | None) -> ApiSetti
     :param request_timeout: The trigger's read timeout; overrides the connection's ``timeout`` extra.
     """
     from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+    from airflow_aimlapi._connection import settings_from_connection
+    from airflow_aimlapi._masking import amask_key
 
     conn = await get_async_connection(conn_id)
     extra = await get_async_extra_dejson(conn)

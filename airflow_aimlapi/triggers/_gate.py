@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.triggers.base import TriggerEvent
 
@@ -29,10 +29,16 @@ from airflow_aimlapi.exceptions import (
     AimlApiError,
     AimlApiInsufficientCreditsError,
 )
-from airflow_aimlapi.records import RecordT
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import AccountTrigger, LogCadence, argument_errors, event
-from airflow_aimlapi.triggers._poller import SharedPoller
+
+if TYPE_CHECKING:
+    from airflow_aimlapi.records import RecordT
+    from airflow_aimlapi.triggers._poller import SharedPoller
+else:
+    # The records' constrained type variable is for mypy; at run time any one makes the class
+    # generic, and a DAG file that imports a gate does not import the records.
+    RecordT = TypeVar("RecordT")
 
 
 class GateTrigger(AccountTrigger, Generic[RecordT]):

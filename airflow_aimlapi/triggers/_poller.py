@@ -12,7 +12,7 @@ every waiter within one poll interval.
 
 Politeness, whatever the callers ask for:
 
-* no trigger polls more often than :data:`MIN_POLL_INTERVAL`;
+* no trigger polls more often than :data:`~airflow_aimlapi.triggers._intervals.MIN_POLL_INTERVAL`;
 * after a transient failure (429, 5xx, network) the next request waits the poll interval, doubling
   per consecutive failure up to four poll intervals (at least 60 s), so an outage costs at most
   one request per backoff step and a recovered API is noticed within about four poll intervals;
@@ -39,16 +39,10 @@ from airflow_aimlapi._retry import poll_backoff
 from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiInvalidResponseError, AimlApiRateLimitError
 from airflow_aimlapi.records import BALANCE, Balance, Endpoint, RecordT
+from airflow_aimlapi.triggers import _intervals
 
 #: Query parameters of one request, computed when it is sent (a calendar window moves with time).
 QueryParams = Callable[[], Sequence[tuple[str, str]]]
-
-#: The shortest poll interval a trigger uses (seconds); a shorter one is raised to it, with a warning.
-MIN_POLL_INTERVAL = 1.0
-#: How often a gate trigger (balance, spend budget) polls unless told otherwise, in seconds.
-GATE_POLL_INTERVAL = 60.0
-#: How often a watcher trigger (balance, runway) polls unless told otherwise, in seconds.
-WATCHER_POLL_INTERVAL = 300.0
 
 
 class SharedPoller(Generic[RecordT]):
@@ -86,7 +80,7 @@ class SharedPoller(Generic[RecordT]):
     @property
     def max_age(self) -> float:
         """How old an answer may be and still be served: the shortest waiter's poll interval."""
-        return min(self.waiters.values(), default=MIN_POLL_INTERVAL)
+        return min(self.waiters.values(), default=_intervals.MIN_POLL_INTERVAL)
 
     def seconds_until_retry(self) -> float:
         """Seconds to wait, after a transient failure, before the next attempt is due."""

@@ -21,17 +21,20 @@ import json
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from airflow.triggers.base import BaseEventTrigger
 
 from airflow_aimlapi._retry import longest_backoff
-from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiInsufficientCreditsError
-from airflow_aimlapi.records import Balance
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import AccountTrigger
 from airflow_aimlapi.triggers._crossing import Crossing
-from airflow_aimlapi.triggers._poller import SharedBalancePoller, shared_balance_poller
+
+if TYPE_CHECKING:  # the triggerer's side, imported by run() there
+    from airflow_aimlapi._settings import ApiSettings
+    from airflow_aimlapi.records import Balance
+    from airflow_aimlapi.triggers._poller import SharedBalancePoller
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class BalanceWatcher(AccountTrigger, BaseEventTrigger):
 
         :param crossing: The watcher's crossing, recorded when due while errors come instead.
         """
+        from airflow_aimlapi.triggers._poller import shared_balance_poller
+
         conn = self.aimlapi_conn_id
         while True:
             try:

@@ -18,26 +18,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, aclosing
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import TriggerEvent
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi._arguments import coerce_min_balance
-from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiInsufficientCreditsError
-from airflow_aimlapi.records import CURRENCY, Balance
 from airflow_aimlapi.triggers._common import LogCadence, argument_errors, event
 from airflow_aimlapi.triggers._gate import GateTrigger
-from airflow_aimlapi.triggers._poller import (
-    GATE_POLL_INTERVAL,
-    WATCHER_POLL_INTERVAL,
-    SharedBalancePoller,
-    SharedPoller,
-    active_pollers,
-    shared_balance_poller,
-)
+from airflow_aimlapi.triggers._intervals import GATE_POLL_INTERVAL, WATCHER_POLL_INTERVAL
 from airflow_aimlapi.triggers._watcher import BalanceWatcher
+
+# A DAG file builds these triggers (an AssetWatcher's) without the HTTP client and the records:
+# what only the triggerer runs is imported there, by run().
+if TYPE_CHECKING:
+    from airflow_aimlapi._settings import ApiSettings
+    from airflow_aimlapi.records import Balance
+    from airflow_aimlapi.triggers._poller import SharedBalancePoller, SharedPoller, active_pollers
 
 __all__ = [
     "AimlApiBalanceEventTrigger",
@@ -46,11 +44,21 @@ __all__ = [
     "active_pollers",
 ]
 
+
+def __getattr__(name: str) -> Any:
+    # The poller's public names, re-exported here, load the poller (and httpx) when first asked for.
+    if name in ("SharedBalancePoller", "active_pollers"):
+        from airflow_aimlapi.triggers import _poller
+
+        return getattr(_poller, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 Direction = Literal["below", "above"]
 DIRECTIONS: tuple[Direction, ...] = ("below", "above")
 
 
-class AimlApiBalanceTrigger(GateTrigger[Balance]):
+class AimlApiBalanceTrigger(GateTrigger["Balance"]):
     """Fire once the AIML API account balance is at least ``min_balance`` USD.
 
     Yields exactly one event: ``{"status": "success", "message": ..., "balance": {...}}`` once
@@ -90,6 +98,8 @@ class AimlApiBalanceTrigger(GateTrigger[Balance]):
         return {"min_balance": self.min_balance}
 
     def _join(self, settings: ApiSettings) -> AbstractAsyncContextManager[SharedPoller[Balance]]:
+        from airflow_aimlapi.triggers._poller import shared_balance_poller
+
         return shared_balance_poller(settings, self.poll_interval)
 
     def _opened(self, record: Balance) -> dict[str, Any] | None:
@@ -223,6 +233,8 @@ class AimlApiBalanceEventTrigger(BalanceWatcher):
                 previous = 0.0 if balance is None else balance
 
     def _payload(self, reading: Balance | None, previous: float | None) -> dict[str, Any]:
+        from airflow_aimlapi.records import CURRENCY
+
         balance = 0.0 if reading is None else reading.current_balance
         relation = "fell below" if self.direction == "below" else "reached"
         return {

@@ -12,18 +12,21 @@ argument raises ``AimlApiArgumentError`` (the triggerer fails this trigger alone
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
-from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.budget import DEFAULT_WINDOW, check_budget_window, coerce_budget, usage_params
-from airflow_aimlapi.exceptions import AimlApiInsufficientCreditsError
 from airflow_aimlapi.hooks._query import check_key_prefix
-from airflow_aimlapi.records import USAGE, Usage
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import argument_errors
 from airflow_aimlapi.triggers._gate import GateTrigger
-from airflow_aimlapi.triggers._poller import GATE_POLL_INTERVAL, SharedPoller, shared_poller
+from airflow_aimlapi.triggers._intervals import GATE_POLL_INTERVAL
+
+if TYPE_CHECKING:  # the triggerer's side (HTTP client, records), imported by run() there
+    from airflow_aimlapi._settings import ApiSettings
+    from airflow_aimlapi.exceptions import AimlApiInsufficientCreditsError
+    from airflow_aimlapi.records import Usage
+    from airflow_aimlapi.triggers._poller import SharedPoller
 
 
 def budget_result(usage: Usage, budget: float, window: str) -> dict[str, Any]:
@@ -36,7 +39,7 @@ def budget_result(usage: Usage, budget: float, window: str) -> dict[str, Any]:
     return {**usage.to_dict(), "budget": budget, "window": window}
 
 
-class AimlApiSpendBudgetTrigger(GateTrigger[Usage]):
+class AimlApiSpendBudgetTrigger(GateTrigger["Usage"]):
     """Fire once the key's spend over ``window`` is below ``budget`` USD (``GET /v2/usage``).
 
     Yields exactly one event: ``{"status": "success", "message": ..., "usage": {...}}`` once
@@ -84,6 +87,9 @@ class AimlApiSpendBudgetTrigger(GateTrigger[Usage]):
         return params
 
     def _join(self, settings: ApiSettings) -> AbstractAsyncContextManager[SharedPoller[Usage]]:
+        from airflow_aimlapi.records import USAGE
+        from airflow_aimlapi.triggers._poller import shared_poller
+
         query = (self.window, self.key_prefix)
         return shared_poller(settings, self.poll_interval, USAGE, query=query, params=self._params)
 

@@ -16,25 +16,25 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import TriggerEvent
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
-from airflow_aimlapi._http_errors import transport_error
 from airflow_aimlapi._metrics import record_runway
-from airflow_aimlapi._responses import interpret_response
-from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiArgumentError
-from airflow_aimlapi.hooks._spend import ledger_params
-from airflow_aimlapi.records import TRANSACTIONS, TransactionPage
-from airflow_aimlapi.runway import RunwayEstimator, charges_of, hours_left
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import LogCadence, argument_errors, event
-from airflow_aimlapi.triggers._crossing import Crossing
-from airflow_aimlapi.triggers._poller import WATCHER_POLL_INTERVAL, SharedBalancePoller
+from airflow_aimlapi.triggers._intervals import WATCHER_POLL_INTERVAL
 from airflow_aimlapi.triggers._watcher import BalanceWatcher
 from airflow_aimlapi.windows import parse_period
+
+if TYPE_CHECKING:  # the triggerer's side (HTTP, records, the estimator), imported by run() there
+    from airflow_aimlapi._settings import ApiSettings
+    from airflow_aimlapi.records import TransactionPage
+    from airflow_aimlapi.runway import RunwayEstimator
+    from airflow_aimlapi.triggers._crossing import Crossing
+    from airflow_aimlapi.triggers._poller import SharedBalancePoller
 
 #: After firing, the watcher re-arms only once the runway is back above ``hours`` by this fraction
 #: (``hours * 1.25``), or nothing is being spent: a noisy rate around the line does not flap.
@@ -120,6 +120,8 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the runway for as long as the triggerer runs this watcher, one event per fall."""
+        from airflow_aimlapi.runway import hours_left
+
         crossing = await self._crossing()
         estimator = await self._restore(crossing)
         conn = self.aimlapi_conn_id
@@ -175,6 +177,8 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
 
     async def _restore(self, crossing: Crossing) -> RunwayEstimator | None:
         # The readings kept in the asset state store (3.3+), when the store is usable.
+        from airflow_aimlapi.runway import RunwayEstimator
+
         if crossing.store is None:
             return None
         try:
@@ -210,6 +214,8 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
     ) -> RunwayEstimator:
         # A new estimator, its window seeded once from the ledger's charges up to ``now`` (the first
         # reading's stamp) when they can be read.
+        from airflow_aimlapi.runway import RunwayEstimator
+
         estimator = RunwayEstimator(self.lookback_delta)
         try:
             charges = await self._ledger_charges(poller, settings, now - self.lookback_delta, now)
@@ -236,6 +242,12 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
     async def _ledger_charges(
         self, poller: SharedBalancePoller, settings: ApiSettings, start: datetime, end: datetime
     ) -> list[tuple[datetime, float]]:
+        from airflow_aimlapi._http_errors import transport_error
+        from airflow_aimlapi._responses import interpret_response
+        from airflow_aimlapi.hooks._spend import ledger_params
+        from airflow_aimlapi.records import TRANSACTIONS
+        from airflow_aimlapi.runway import charges_of
+
         path = TRANSACTIONS.path
         filters = ledger_params(start, end, "CHARGE", None)
         charges: list[tuple[datetime, float]] = []

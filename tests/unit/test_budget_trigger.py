@@ -17,7 +17,7 @@ from _trigger_clock import CheckCounter, wait_for
 from airflow.triggers.base import BaseTrigger
 
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.triggers import _poller
+from airflow_aimlapi.triggers import _intervals
 from airflow_aimlapi.triggers.aimlapi import AimlApiBalanceTrigger, active_pollers
 from airflow_aimlapi.triggers.budget import AimlApiSpendBudgetTrigger
 
@@ -27,7 +27,7 @@ USAGE = "/v2/usage"
 @pytest.fixture(autouse=True)
 def short_poll_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     # The 1 s floor protects the API; these tests poll a local fake every few tenths of a second.
-    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(_intervals, "MIN_POLL_INTERVAL", 0.01)
 
 
 class FakeNow:

@@ -30,7 +30,7 @@ from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiAuthError, AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing import FakeAimlApi
-from airflow_aimlapi.triggers import _common, _poller
+from airflow_aimlapi.triggers import _common, _intervals
 from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceEventTrigger,
     AimlApiBalanceTrigger,
@@ -53,7 +53,7 @@ def netrc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def short_poll_floor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(_intervals, "MIN_POLL_INTERVAL", 0.01)
 
 
 def _all_bearer(api: FakeAimlApi) -> None:

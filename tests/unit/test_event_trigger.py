@@ -18,7 +18,7 @@ from airflow_aimlapi import _retry
 from airflow_aimlapi.exceptions import AimlApiArgumentError, AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
-from airflow_aimlapi.triggers import _crossing, _poller
+from airflow_aimlapi.triggers import _crossing, _intervals
 from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceEventTrigger,
     AimlApiBalanceTrigger,
@@ -30,7 +30,7 @@ INTERVAL = 0.03
 
 @pytest.fixture(autouse=True)
 def fast_and_forgetful(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(_intervals, "MIN_POLL_INTERVAL", 0.01)
     monkeypatch.setattr(_retry, "MIN_LONGEST_BACKOFF", 0.2)
     # Each test is a fresh triggerer process: no crossing remembered from another test.
     monkeypatch.setattr(_crossing, "FIRED_IN_MEMORY", {})

@@ -33,6 +33,16 @@ RUN_TIME_ONLY = (
 #: The balance sensor and the billing operator (the pair issue #17 bars) are lighter still: their
 #: constructor checks need no window arithmetic.
 PAIR_RUN_TIME_ONLY = (*RUN_TIME_ONLY, "airflow_aimlapi.windows", "airflow_aimlapi.hooks")
+#: A DAG file builds triggers too (an ``AssetWatcher``'s), and the sensors import the gates when they
+#: defer: the trigger modules define, build and serialize their triggers without the poller (its
+#: HTTP client), the runway estimator or the connection reading, which only the triggerer runs.
+TRIGGER_RUN_TIME_ONLY = (
+    *(name for name in RUN_TIME_ONLY if name != "airflow_aimlapi.triggers"),
+    "airflow_aimlapi.triggers._poller",
+    "airflow_aimlapi.runway",
+    "airflow_aimlapi._auth",
+    "airflow_aimlapi._masking",
+)
 
 CHILD = """
 import builtins, json, sys
@@ -49,15 +59,20 @@ def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
 
 builtins.__import__ = recording_import
 import MODULE
+USE
 builtins.__import__ = real_import
 print(json.dumps({"new": sorted(set(sys.modules) - before), "asked": sorted(asked)}))
 """
 
 
-def parse_time_imports(module: str) -> tuple[set[str], set[str]]:
-    """Return the modules importing ``module`` added, and every name our modules imported meanwhile."""
+def parse_time_imports(module: str, use: str = "") -> tuple[set[str], set[str]]:
+    """Return the modules importing ``module`` added, and every name our modules imported meanwhile.
+
+    :param module: The module a DAG file imports.
+    :param use: Statements run after the import, as a DAG file would (build and serialize a trigger).
+    """
     result = subprocess.run(
-        [sys.executable, "-c", CHILD.replace("MODULE", module)],
+        [sys.executable, "-c", CHILD.replace("USE", use).replace("MODULE", module)],
         capture_output=True,
         text=True,
         check=False,
@@ -81,6 +96,7 @@ def within(name: str, packages: tuple[str, ...]) -> bool:
         ("airflow_aimlapi.operators.usage", RUN_TIME_ONLY),
         ("airflow_aimlapi.operators.ledger", RUN_TIME_ONLY),
         ("airflow_aimlapi.operators.logs", RUN_TIME_ONLY),
+        ("airflow_aimlapi.operators.attribution", RUN_TIME_ONLY),
     ],
 )
 def test_dag_facing_module_imports_nothing_used_only_at_run_time(
@@ -90,6 +106,28 @@ def test_dag_facing_module_imports_nothing_used_only_at_run_time(
     assert module in new  # the child measured the import, not a module loaded before it
     assert sorted(n for n in new | asked if within(n, CLIENTS)) == []
     assert sorted(n for n in new if within(n, run_time_only)) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "use"),
+    [
+        (
+            "airflow_aimlapi.triggers.aimlapi",
+            "MODULE.AimlApiBalanceTrigger(min_balance=5).serialize();"
+            "MODULE.AimlApiBalanceEventTrigger(threshold=5, direction='above').serialize()",
+        ),
+        (
+            "airflow_aimlapi.triggers.budget",
+            "MODULE.AimlApiSpendBudgetTrigger(budget=5, window='24h', key_prefix='abcd1234').serialize()",
+        ),
+        ("airflow_aimlapi.triggers.runway", "MODULE.AimlApiRunwayEventTrigger(hours=12).serialize()"),
+    ],
+)
+def test_trigger_module_builds_and_serializes_without_run_time_machinery(module: str, use: str) -> None:
+    new, asked = parse_time_imports(module, use)
+    assert module in new
+    assert sorted(n for n in new | asked if within(n, CLIENTS)) == []
+    assert sorted(n for n in new if within(n, TRIGGER_RUN_TIME_ONLY)) == []
 
 
 def test_the_check_sees_an_http_client_that_airflow_already_loaded() -> None:

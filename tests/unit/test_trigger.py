@@ -14,7 +14,7 @@ from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.hooks.aimlapi import AimlApiHook
 from airflow_aimlapi.records import Balance
 from airflow_aimlapi.testing import FakeAimlApi, documented_body
-from airflow_aimlapi.triggers import _crossing, _poller
+from airflow_aimlapi.triggers import _crossing, _intervals, _poller
 from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceEventTrigger,
     AimlApiBalanceTrigger,
@@ -25,7 +25,7 @@ from airflow_aimlapi.triggers.aimlapi import (
 @pytest.fixture(autouse=True)
 def short_poll_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     # The 1 s floor protects the API; these tests poll a local fake every few milliseconds.
-    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(_intervals, "MIN_POLL_INTERVAL", 0.01)
     # Each test is a fresh triggerer process: no watcher's crossing remembered from another test.
     monkeypatch.setattr(_crossing, "FIRED_IN_MEMORY", {})
 
@@ -398,7 +398,7 @@ def test_a_new_answer_wakes_every_waiter_at_once(aimlapi_fake: FakeAimlApi) -> N
 def test_a_poll_interval_below_the_floor_is_raised_to_it_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
 ) -> None:
-    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 1.0)
+    monkeypatch.setattr(_intervals, "MIN_POLL_INTERVAL", 1.0)
     trigger = AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0)
     assert trigger.poll_interval == 1.0
     assert trigger.serialize()[1]["poll_interval"] == 1.0
@@ -417,7 +417,7 @@ def test_polling_never_runs_faster_than_the_floor(
     aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # poll_interval=0 once made 2,152 requests in 3 s.
-    monkeypatch.setattr(_poller, "MIN_POLL_INTERVAL", 0.2)
+    monkeypatch.setattr(_intervals, "MIN_POLL_INTERVAL", 0.2)
     aimlapi_fake.set_balance(0.0)
     counter = CheckCounter(monkeypatch)
 

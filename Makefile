@@ -61,23 +61,23 @@ MATRIX_VERSIONS ?= $(AIRFLOW_OLDEST) 3.1.8 3.2.2 $(AIRFLOW_VERSION) $(AIRFLOW_PR
 ## (Requires-Python, classifiers), so both are on 3.3.2, the release users move to. Lane
 ## "<airflow>-py<X.Y>" uses venv .venvs/py<X.Y>-airflow-<airflow>; .ci/find-python finds the
 ## interpreter (PATH, then pyenv builds) or fails the lane with a line saying what is missing.
-## Pins: 3.3.2 resolves to the same versions on 3.12 and 3.13 as on 3.11, all from wheels, so the
-## lanes share constraints/airflow-3.3.2.txt; constraints/airflow-<v>-py<X.Y>.txt, when present,
-## is used instead for that lane.
+## Pins: 3.3.2 installs from wheels on 3.12 and 3.13 and passes with the same pins, so the lanes
+## share constraints/airflow-3.3.2.txt (it says what resolves differently there);
+## constraints/airflow-<v>-py<X.Y>.txt, when present, is used instead for that lane.
 MATRIX_PYTHONS ?= 3.12 3.13
 MATRIX_LANES ?= $(MATRIX_VERSIONS) $(foreach p,$(MATRIX_PYTHONS),$(AIRFLOW_VERSION)-py$(p))
 ## Where each lane's time goes (CI has an hour on two cores, shared by all lanes; phase one of
-## .ci/run took 43 minutes with five suites, so two more full unit+integration lanes, about
-## 12 CPU-minutes each, would not fit). Every test (unit, integration, end to end) runs on the
-## newest stable release (make test) and on the oldest supported one: the release users move to
-## and the one furthest from it. The end-to-end tests start a real api-server, scheduler,
-## triggerer and dag-processor per module: the most CPU per test, and stacks running side by side
-## on two cores made LocalExecutor fail to launch tasks in time, so two lanes run them.
-## The other releases, the pre-release included, run the unit and integration tests: those take
-## each release's task runner (`dags test`), triggers, connections, CLI and database through the
+## .ci/run took 43 minutes with five suites, so two more full unit+integration lanes, 12-14
+## CPU-minutes each as measured, would not fit). Every test (unit, integration, end to end) runs on
+## the newest stable release (make test) and on the oldest supported one: the release users move to
+## and the one furthest from it. The end-to-end tests start a real api-server, scheduler, triggerer
+## and dag-processor per module: the most CPU per test, and stacks running side by side on two cores
+## made LocalExecutor fail to launch tasks in time, so two lanes run them.
+## The other releases, the pre-release included, run the unit and integration tests: those take each
+## release's task runner (`dags test`), triggers, connections, CLI and database through the
 ## provider, where per-release differences have shown up (3.4 moved XComs and task tries to new
-## tables). They skip the benchmark smoke test (3.5 of an integration run's 27 minutes), which
-## checks bench/ itself and runs on the two full lanes.
+## tables). They skip the benchmark smoke test (2.5-3.5 minutes of an integration run of 20-27),
+## which checks bench/ itself and runs on the two full lanes.
 ## A newer Python runs the same Airflow as make test, so what can differ is Python's: all our code
 ## (the unit tests, asyncio triggers and pollers included) and Airflow's task runner, triggers and
 ## CLI on that Python, which test_airflow.py (every example DAG under `dags test`, a deferral, the

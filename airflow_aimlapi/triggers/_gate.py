@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_aimlapi._retry import longest_backoff
-from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import (
     AimlApiConfigError,
     AimlApiError,
@@ -33,6 +31,7 @@ from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import AccountTrigger, LogCadence, argument_errors, event
 
 if TYPE_CHECKING:
+    from airflow_aimlapi._settings import ApiSettings
     from airflow_aimlapi.records import RecordT
     from airflow_aimlapi.triggers._poller import SharedPoller
 else:
@@ -101,6 +100,8 @@ class GateTrigger(AccountTrigger, Generic[RecordT]):
         # A connection that cannot be used is an error event; a read that fails for another reason
         # (a secrets backend that cannot be reached) is retried at the longest backoff.
         from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+        from airflow_aimlapi._retry import longest_backoff
 
         while True:
             try:

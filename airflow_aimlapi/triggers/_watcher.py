@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from airflow.triggers.base import BaseEventTrigger
 
-from airflow_aimlapi._retry import longest_backoff
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiInsufficientCreditsError
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import AccountTrigger
@@ -136,6 +135,8 @@ class BalanceWatcher(AccountTrigger, BaseEventTrigger):
 
         :param problem: What went wrong, in one sentence.
         """
+        from airflow_aimlapi._retry import longest_backoff
+
         remaining = longest_backoff(self.poll_interval)
         while remaining > 0:
             self.log.error(

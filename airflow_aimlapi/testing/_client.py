@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import urllib.error
 import urllib.request
 from typing import Any
+
+
+def _positive_usd(text: str) -> float:
+    try:
+        usd = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (usd > 0 and math.isfinite(usd)):
+        raise argparse.ArgumentTypeError(
+            f"a top-up adds a positive amount of USD, got {text}; set-balance lowers the balance"
+        )
+    return usd
 
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +49,9 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     )
     set_balance.add_argument("--usd", type=float, required=True, help="the new balance in USD")
     top_up = command("top-up", "add USD to the balance (a TOPUP/PAYMENT ledger entry)")
-    top_up.add_argument("--usd", type=float, required=True, help="USD to add")
+    top_up.add_argument(
+        "--usd", type=_positive_usd, required=True, help="USD to add (> 0; set-balance lowers it)"
+    )
     charge = command("charge", "record one request: a log row and, when it succeeded, a ledger charge")
     charge.add_argument("--model", required=True, help="the model, e.g. openai/gpt-5")
     charge.add_argument("--usd", type=float, required=True, help="its cost in USD")

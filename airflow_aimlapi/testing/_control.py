@@ -7,6 +7,7 @@ names the field; an unknown control is a 404.
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -58,7 +59,11 @@ def handle(api: FakeAimlApi, method: str, path: str, query: str, body: bytes) ->
             if "set" in change:
                 api.set_balance(float(change["set"]))
             if "top_up" in change:
-                api.top_up(float(change["top_up"]))
+                amount = float(change["top_up"])
+                if not (amount > 0 and math.isfinite(amount)):  # set-balance lowers it, not a top-up
+                    raise ValueError(f"top_up: a positive amount of USD is required, got {amount}")
+                api.top_up(amount)
+            return 200, {"balance": api.balance}
         elif method == "POST" and name == "reset-requests":
             api.reset_requests()
         elif method == "POST" and name == "charge":

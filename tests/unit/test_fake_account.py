@@ -281,6 +281,7 @@ def test_control_endpoints_charge_top_up_add_keys_and_generate_history(api: Fake
         ).status_code
         == 429
     )
+    before = api.balance
     for name, body, word in [
         ("charge", {"model": "m", "usd": 1, "cost": 2}, "cost"),
         ("charge", {"usd": 1}, "model"),
@@ -288,11 +289,14 @@ def test_control_endpoints_charge_top_up_add_keys_and_generate_history(api: Fake
         ("history", {"requests": 10, "days": 0}, "days"),
         ("keys", {"management": True}, "key"),
         ("balance", [1], "object"),
+        ("balance", {"top_up": -5}, "top_up"),
+        ("balance", {"top_up": 0}, "top_up"),
         ("logs-rate-limit", {"limit": 0, "window": 1}, "limit"),
     ]:
         refused = post(name, body)
         assert refused.status_code == 400, (name, body)
         assert word in refused.json()["message"]
+    assert api.balance == before  # nothing refused moved it
     assert api.request_count() == 2  # control calls are not API requests
 
 

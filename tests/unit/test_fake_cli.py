@@ -143,7 +143,13 @@ def test_the_documented_start_leaves_the_balance_until_a_shell_moves_it() -> Non
         assert _balance(url) == 2.0
         topped = _run("top-up", "--url", url, "--usd", "50")
         assert topped.returncode == 0, topped.stderr
-        assert json.loads(topped.stdout)["balance"] == 52.0
+        assert json.loads(topped.stdout) == {"balance": 52.0}
+        assert _balance(url) == 52.0
+        for usd in ("-5", "0", "nan"):  # a top-up never lowers the balance: set-balance does
+            refused = _run("top-up", "--url", url, "--usd", usd)
+            assert refused.returncode == 2
+            assert "--usd" in refused.stderr
+            assert "positive" in refused.stderr
         assert _balance(url) == 52.0
         assert json.loads(_run("account", "--url", url).stdout)["balance"] == 52.0
 

@@ -12,7 +12,7 @@ PINS := constraints/airflow-$(AIRFLOW_VERSION).txt
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: install test suite unit lint demo matrix bench dist clean ui-test screenshots docs
+.PHONY: install test suite unit lint demo matrix ci-matrix bench dist clean ui-test screenshots docs
 
 # uv resolves and installs Airflow's ~200 dependencies in seconds instead of minutes with pip,
 # which keeps a from-scratch CI run (four environments) inside its time budget. It writes no
@@ -57,6 +57,9 @@ demo: install
 ## newest, by make test.) .ci/run runs it without the newest stable release on $(PYTHON)
 ## (MATRIX_VERSIONS), alongside make test, which runs every test on that one.
 MATRIX_VERSIONS ?= $(AIRFLOW_OLDEST) 3.1.8 3.2.2 $(AIRFLOW_VERSION) $(AIRFLOW_PRERELEASE)
+## .ci/run: the matrix without the newest stable release, which make test runs beside it.
+ci-matrix:
+	$(MAKE) matrix MATRIX_VERSIONS="$(filter-out $(AIRFLOW_VERSION),$(MATRIX_VERSIONS))"
 ## Each newer Python runs on the newest stable Airflow that supports it: 3.3.2 declares 3.10-3.14
 ## (Requires-Python, classifiers), so both are on 3.3.2, the release users move to. Lane
 ## "<airflow>-py<X.Y>" uses venv .venvs/py<X.Y>-airflow-<airflow>; .ci/find-python finds the
@@ -120,7 +123,7 @@ matrix:
 		shift; \
 	done; \
 	for l in $(MATRIX_LANES); do echo "== $$(lane $$l)"; cat .venvs/matrix-$$l.log; done; \
-	printf "$$results\n"; \
+	printf '%b\n' "$$results"; \
 	exit $$status
 
 ## make ui-test: browser tests. Headless Chromium (Debian's `chromium` package, installed by

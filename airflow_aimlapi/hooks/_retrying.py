@@ -32,14 +32,17 @@ def call_with_retries(
     """Call ``attempt_once`` until it succeeds, fails for good, or the retries or budget run out.
 
     A retryable :class:`~airflow_aimlapi.exceptions.AimlApiError` is tried again after
-    :meth:`Backoff.delay` (a ``Retry-After`` the API sent included) unless that wait would end past
-    ``budget`` seconds of waiting: then the error is raised at once, so Airflow's retries (or the
-    sensor's next check) take over rather than a worker sleeping on.
+    :meth:`Backoff.delay` (a ``Retry-After`` the API sent included) unless that wait would end more
+    than ``budget`` seconds after the call started (the answers' time counted, time waited in the
+    pacer not): then the error is raised at once, so Airflow's retries (or the sensor's next check)
+    take over rather than a worker sleeping on. The attempt that does start may still take up to
+    its connect plus read timeout.
 
     :param attempt_once: Makes one request.
     :param retries: How many retries are allowed (0: one attempt, no sleeping).
     :param backoff: The backoff policy (the hook's :func:`~airflow_aimlapi._retry.call_backoff`).
-    :param budget: The longest the retries' waits may add up to, in seconds.
+    :param budget: Seconds since the call started (pacer waits not counted) past which no retry
+        wait may end.
     :param sleep: Sleeps that many seconds (injectable for tests).
     :param clock: A monotonic clock in seconds (injectable for tests).
     :param log: Where each retry and each refusal to wait is logged.
@@ -47,8 +50,9 @@ def call_with_retries(
         ``Retry-After`` there) instead of the backoff.
     """
     started = clock()
-    # Only the retries' own waits count against the budget: a wait in the pacer (up to a
-    # window when the key is busy) is the rate limit being kept, not a failure being retried.
+    # Time waited in the pacer does not count against the budget (answers and retry waits do):
+    # a pacer wait (up to a window when the key is busy) is the rate limit being kept, not a
+    # failure being retried.
     paced = 0.0
     attempt = 0
     while True:

@@ -61,8 +61,9 @@ class AimlApiHook(BaseHook):
     One ``requests.Session`` is kept per hook and reused by every call. Each call has a timeout
     (10 s to connect, 30 s to read by default) and retries 429, 5xx, timeouts and dropped
     connections up to ``max_retries`` times with exponential backoff and jitter, honouring a
-    ``Retry-After`` the API sends. The waits of one call add up to at most ``retry_budget``
-    seconds: a wait that would overrun it is not slept, the error is raised at once. Other 4xx
+    ``Retry-After`` the API sends. No retry wait is begun that would end more than
+    ``retry_budget`` seconds after the call started (answers' time included, waits in the
+    ``/v2/logs`` pacer not): the error is raised at once instead. Other 4xx
     answers are not retried; 401/403 raise :class:`~airflow_aimlapi.exceptions.AimlApiAuthError`,
     which fails a task without retries.
 
@@ -72,9 +73,9 @@ class AimlApiHook(BaseHook):
     :param max_retries: Retries of transient failures (0 to 100); overrides the connection's
         ``max_retries`` extra.
     :param retry_backoff: Seconds (>= 0) before the first retry; each next retry waits about twice as long.
-    :param retry_budget: The longest one call may take before its last retry starts, in seconds
-        (default 120): no wait, ``Retry-After`` included, is begun that would end past it.
-        Waiting in the ``/v2/logs`` pacer does not count: only the retries' own waits do.
+    :param retry_budget: Seconds since the call started (default 120) past which no retry wait,
+        ``Retry-After`` included, may end; time waited in the ``/v2/logs`` pacer is not counted,
+        the answers' time is. The attempt that starts may still take its connect plus read timeout.
     """
 
     conn_name_attr = "aimlapi_conn_id"

@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_aimlapi._paths import MAX_WINDOW_DAYS
 from airflow_aimlapi.exceptions import AimlApiConfigError
 from airflow_aimlapi.windows import as_utc, format_instant, parse_period, quote_argument
+
+if TYPE_CHECKING:  # records are imported where a usage is read, not when a DAG file is parsed
+    from airflow_aimlapi.records import Usage
 
 #: The calendar windows, each from its start (00:00 UTC) to now.
 CALENDAR_WINDOWS = ("today", "this_month")
@@ -90,3 +93,15 @@ def usage_params(window: str, now: datetime) -> list[tuple[str, str]]:
     if "period" in args:
         return [("period", args["period"])]
     return [("start", format_instant(args["start"])), ("end", format_instant(args["end"]))]
+
+
+def budget_result(usage: Usage, budget: float, window: str) -> dict[str, Any]:
+    """Return what the budget gate reports once open: the usage, the budget and the window (JSON-safe).
+
+    The sensor's poke and the trigger's event report the same dict.
+
+    :param usage: The spend read.
+    :param budget: The budget in USD.
+    :param window: The window.
+    """
+    return {**usage.to_dict(), "budget": budget, "window": window}

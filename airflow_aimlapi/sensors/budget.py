@@ -11,6 +11,7 @@ from airflow.providers.common.compat.sdk import conf
 from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi.budget import (
     DEFAULT_WINDOW,
+    budget_result,
     check_budget_window,
     coerce_budget,
     usage_arguments,
@@ -76,12 +77,8 @@ class AimlApiSpendBudgetSensor(GateSensor):
         poll_interval: float | timedelta | None = None,
         **kwargs: Any,
     ) -> None:
-        if "min_balance" in kwargs:  # the balance sensor's, not this gate's
-            raise AimlApiConfigError(
-                f"{type(self).__name__} '{kwargs.get('task_id')}': min_balance is not an argument of "
-                "the spend-budget gate (use budget)."
-            )
-        if poll_interval is not None:  # the name for Airflow's poke_interval
+        # poll_interval: an alias of Airflow's poke_interval, under the name the triggers use.
+        if poll_interval is not None:
             _poke_interval_alias(poll_interval, kwargs)
         super().__init__(
             aimlapi_conn_id=aimlapi_conn_id, deferrable=deferrable, request_timeout=request_timeout, **kwargs
@@ -127,8 +124,6 @@ class AimlApiSpendBudgetSensor(GateSensor):
             budget,
             self.aimlapi_conn_id,
         )
-        from airflow_aimlapi.triggers.budget import budget_result
-
         return budget_result(record, budget, window)
 
     def _waiting(self, record: Usage, next_check: str) -> None:

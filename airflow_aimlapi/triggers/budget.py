@@ -15,7 +15,13 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
-from airflow_aimlapi.budget import DEFAULT_WINDOW, check_budget_window, coerce_budget, usage_params
+from airflow_aimlapi.budget import (
+    DEFAULT_WINDOW,
+    budget_result,
+    check_budget_window,
+    coerce_budget,
+    usage_params,
+)
 from airflow_aimlapi.hooks._query import check_key_prefix
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import argument_errors
@@ -27,16 +33,6 @@ if TYPE_CHECKING:  # the triggerer's side (HTTP client, records), imported by ru
     from airflow_aimlapi.exceptions import AimlApiInsufficientCreditsError
     from airflow_aimlapi.records import Usage
     from airflow_aimlapi.triggers._poller import SharedPoller
-
-
-def budget_result(usage: Usage, budget: float, window: str) -> dict[str, Any]:
-    """Return what the budget gate reports once open: the usage, the budget and the window (JSON-safe).
-
-    :param usage: The spend read.
-    :param budget: The budget in USD.
-    :param window: The window.
-    """
-    return {**usage.to_dict(), "budget": budget, "window": window}
 
 
 class AimlApiSpendBudgetTrigger(GateTrigger["Usage"]):

@@ -118,10 +118,9 @@ CONSTRUCTORS: dict[str, Ctor] = {
         {"task_id": "t", "budget": 1.0},
         {
             "budget": Num(math.ulp(0.0), read=lambda sensor: sensor.required_budget),  # > 0
-            "min_balance": USD,  # the balance sensor's: always refused, naming it
             "request_timeout": TIMEOUT,
             "poke_interval": SENSOR_SECONDS,
-            # The name for poke_interval: checked as it is, kept as it.
+            # An alias of poke_interval: checked as it is, kept as it.
             "poll_interval": Num(0.0, MAX_SENSOR_SECONDS, read=lambda sensor: sensor.poke_interval),
             "timeout": SENSOR_SECONDS,
         },
@@ -259,6 +258,12 @@ def test_hostile_numbers_are_refused_naming_the_parameter_or_kept_in_range(
         assert float(kept).is_integer(), f"{name}({param}={value!r}) kept {kept!r}, not whole"
     if spec is TIMEOUT:
         assert kept > 0, f"{name}({param}={value!r}) kept a timeout of 0"
+
+
+def test_the_budget_sensor_refuses_the_balance_sensors_min_balance() -> None:
+    # Not an argument of the spend-budget gate: Airflow's BaseOperator refuses it, naming it.
+    with pytest.raises(TypeError, match="min_balance"):
+        _build(FOUND["AimlApiSpendBudgetSensor"], {"task_id": "t", "budget": 1.0, "min_balance": 1.0})
 
 
 def test_retry_backoff_minus_one_is_refused() -> None:

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 DEFAULT_RETRY_BACKOFF = 1.0
 #: The longest step of the hook's backoff, in seconds.
 RETRY_BACKOFF_CAP = 30.0
-#: The longest one hook call may spend waiting between its retries, in seconds. A wait (backoff or
-#: Retry-After) that would overrun it is not slept: the error is raised so Airflow's own retries
-#: (or the sensor's next poke) take over instead of holding a worker.
+#: No retry wait of one hook call may end more than this many seconds after the call started
+#: (answers' time included, waits in the /v2/logs pacer not). A wait (backoff or Retry-After) that
+#: would is not slept: the error is raised so Airflow's own retries (or the sensor's next poke) take
+#: over instead of holding a worker.
 DEFAULT_RETRY_BUDGET = 120.0
 #: A poller's longest pause after failures is never shorter than this (seconds).
 MIN_LONGEST_BACKOFF = 60.0
@@ -97,7 +98,7 @@ class Backoff:
 
 
 def call_backoff(first: float = DEFAULT_RETRY_BACKOFF) -> Backoff:
-    """Return the policy of the retries inside one hook call (their total is the hook's budget).
+    """Return the policy of the retries inside one hook call (bounded by the hook's retry budget).
 
     :param first: Seconds before the first retry (the hook's ``retry_backoff``).
     """

@@ -12,6 +12,9 @@ and every internal link.
 * The metrics page's table (``.. metrics``) must name exactly the gauges the code sends, with their
   tags: every ``record_*`` function of the module that defines the ``*_GAUGE`` names is called
   with ``Stats.gauge`` recorded.
+* Defaults stated in sentences (timeouts, the first backoff steps, the cap, the retry budget, the
+  longest backoff) in the pages, README.md, CONTRIBUTING.md and the package's docstrings must be
+  the code's constants (:func:`test_the_defaults_stated_in_prose_are_the_codes`).
 * Every ``:doc:``, ``:ref:``, ``literalinclude`` (with its markers), ``include`` and ``image`` target
   of a page exists; so does every relative link of README.md. (``make docs`` checks the same with
   Sphinx's nitpicky mode, plus the API reference's cross references.)
@@ -265,3 +268,60 @@ def test_the_tables_are_found() -> None:
     assert len(PUBLIC_CLASSES) >= 12
     assert "airflow_aimlapi.hooks.aimlapi.AimlApiHook" in PUBLIC_CLASSES
     assert all(len(rows[0]) == 3 for _page, rows in TABLES.values())
+
+
+def _stated_numbers() -> dict[str, tuple[float, ...]]:
+    """The numbers the prose states, by claim, computed from the code's constants."""
+    from airflow_aimlapi._retry import (
+        BACKOFF_INTERVALS,
+        DEFAULT_RETRY_BACKOFF,
+        DEFAULT_RETRY_BUDGET,
+        MIN_LONGEST_BACKOFF,
+        RETRY_BACKOFF_CAP,
+        call_backoff,
+    )
+
+    backoff = call_backoff()
+    first_three: tuple[float, ...] = ()
+    for attempt in range(3):  # each wait's range: half its step fixed, half random
+        first_three += (backoff.delay(attempt, rng=lambda: 0.0), backoff.delay(attempt, rng=lambda: 1.0))
+    timeouts = (airflow_aimlapi.DEFAULT_CONNECT_TIMEOUT, airflow_aimlapi.DEFAULT_READ_TIMEOUT)
+    return {
+        r"\((\d[\d.]*)(?: s)? to connect, (\d[\d.]*) s to read": timeouts,
+        r"\((\d[\d.]*)(?: s)? \+ (\d[\d.]*) s by default\)": timeouts,
+        r"(\d[\d.]*)-(\d[\d.]*)(?: s)?, (\d[\d.]*)-(\d[\d.]*)(?: s)?,? (?:and )?(\d[\d.]*)-(\d[\d.]*) s": (
+            first_three
+        ),
+        r"`+retry_backoff`+ (?:of|\(default) (\d[\d.]*) s": (DEFAULT_RETRY_BACKOFF,),
+        r"(?:capped at|stop growing at) (\d[\d.]*) s": (RETRY_BACKOFF_CAP,),
+        r"retry_budget\b.{0,40}?\(default (\d[\d.]*)": (DEFAULT_RETRY_BUDGET,),
+        r"max_retries`*(?: times)? \(default (\d+)\)": (float(airflow_aimlapi.DEFAULT_MAX_RETRIES),),
+        r"(two|three|four|five|six) po(?:ll|ke) intervals,? (?:but )?at least (\d[\d.]*) s": (
+            float(BACKOFF_INTERVALS),
+            MIN_LONGEST_BACKOFF,
+        ),
+    }
+
+
+_WORDS = {"two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0, "six": 6.0}
+
+
+def test_the_defaults_stated_in_prose_are_the_codes() -> None:
+    # Timeouts, backoff steps, the cap and the budget written as numbers in sentences (the docs
+    # pages, README, CONTRIBUTING and the package's docstrings): each claim is found at least once,
+    # and every place it is found states the code's numbers.
+    files = [
+        *PAGES,
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        *sorted((ROOT / "airflow_aimlapi").rglob("*.py")),
+    ]
+    texts = {f: re.sub(r"\s+", " ", f.read_text(encoding="utf-8")) for f in files}
+    for pattern, expected in _stated_numbers().items():
+        found = [(f, m) for f, text in texts.items() for m in re.finditer(pattern, text)]
+        assert found, f"no page states {pattern!r} any more: update this test with the new wording"
+        for f, match in found:
+            stated = tuple(_WORDS.get(g) or float(g) for g in match.groups())
+            assert stated == expected, (
+                f"{f.relative_to(ROOT)}: {match[0]!r} states {stated}, the code's defaults are {expected}"
+            )

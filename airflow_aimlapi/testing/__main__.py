@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 
+from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi._paths import LOGS_RATE_LIMIT, LOGS_RATE_WINDOW
 from airflow_aimlapi.testing import _client
 from airflow_aimlapi.testing.fake_api import FakeAimlApi
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rise-until", type=float, default=None, help="stop rising at this balance (default: never)"
     )
     parser.add_argument(
-        "--conn-id", default="aimlapi_default", help="connection id of the export line (aimlapi_default)"
+        "--conn-id", default=DEFAULT_CONN_NAME, help=f"connection id of the export line ({DEFAULT_CONN_NAME})"
     )
     parser.add_argument(
         "--key", action="append", default=[], help="another regular key of the account (repeatable)"

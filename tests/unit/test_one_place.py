@@ -6,6 +6,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+from _public_classes import discover
 
 import airflow_aimlapi
 from airflow_aimlapi import DEFAULT_BASE_URL, DEFAULT_CONN_NAME
@@ -30,39 +31,8 @@ def test_the_connection_defaults_are_spelled_only_in_the_package_init(literal: s
     assert spelled == [], f"{literal} spelled out in {spelled}: import it from airflow_aimlapi instead"
 
 
-def _public_classes() -> list[type]:
-    from airflow_aimlapi.hooks.aimlapi import AimlApiHook
-    from airflow_aimlapi.operators import aimlapi, attribution, ledger, logs, usage
-    from airflow_aimlapi.sensors import aimlapi as balance_sensor
-    from airflow_aimlapi.sensors import budget as budget_sensor
-    from airflow_aimlapi.triggers import aimlapi as balance_triggers
-    from airflow_aimlapi.triggers import budget as budget_trigger
-    from airflow_aimlapi.triggers import runway as runway_trigger
-
-    modules = (
-        aimlapi,
-        attribution,
-        ledger,
-        logs,
-        usage,
-        balance_sensor,
-        budget_sensor,
-        balance_triggers,
-        budget_trigger,
-        runway_trigger,
-    )
-    classes = {AimlApiHook}
-    for module in modules:
-        classes |= {
-            cls
-            for name, cls in vars(module).items()
-            if inspect.isclass(cls) and name.startswith("AimlApi") and cls.__module__ == module.__name__
-        }
-    return sorted(classes, key=lambda cls: cls.__name__)
-
-
 def test_every_class_that_takes_a_connection_defaults_to_the_one_name() -> None:
-    classes = [cls for cls in _public_classes() if "aimlapi_conn_id" in inspect.signature(cls).parameters]
+    classes = [cls for cls in discover().values() if "aimlapi_conn_id" in inspect.signature(cls).parameters]
     assert len(classes) >= 10  # hook, five operators, two sensors, four triggers
     for cls in classes:
         assert inspect.signature(cls).parameters["aimlapi_conn_id"].default == DEFAULT_CONN_NAME, cls

@@ -8,6 +8,7 @@ cannot be resolved without intersphinx, which would need the network; they are l
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ sys.path.insert(0, str(ROOT))
 # autodoc imports Airflow: give it a throwaway home inside the build folder, so that building the
 # docs never reads or writes ~/airflow (or the reader's own airflow.cfg).
 os.environ["AIRFLOW_HOME"] = str(ROOT / "docs" / "_build" / "airflow-home")
+# Airflow's INFO lines (where it read its config, its timezone) are not the build's output.
+logging.getLogger("airflow").setLevel(logging.WARNING)
 
 from airflow_aimlapi import __version__  # noqa: E402
 

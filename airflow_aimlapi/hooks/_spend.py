@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
 
+from airflow_aimlapi._ledger import next_cursor, page_params
 from airflow_aimlapi.exceptions import AimlApiInvalidResponseError
 from airflow_aimlapi.records import (
     LOGS,
@@ -27,34 +28,12 @@ from airflow_aimlapi.records import (
     UsageDetail,
     sort_models,
 )
-from airflow_aimlapi.windows import Window, format_instant
+from airflow_aimlapi.windows import Window
 
 Params = Sequence[tuple[str, str]]
 log = logging.getLogger(__name__)
 PageT = TypeVar("PageT", TransactionPage, RequestLogPage, Usage, UsageDetail)
 Get = Callable[[Endpoint[PageT], Params], PageT]
-
-
-def ledger_params(
-    start: datetime | None, end: datetime | None, direction: str | None, entry_type: str | None
-) -> list[tuple[str, str]]:
-    """Return the ledger's filters as query parameters (``from``, ``to``, ``direction``, ``type``).
-
-    :param start: Entries at or after this, or ``None``.
-    :param end: Entries before this, or ``None``.
-    :param direction: ``TOPUP`` or ``CHARGE``, or ``None``.
-    :param entry_type: An entry type, or ``None``.
-    """
-    params = []
-    if start is not None:
-        params.append(("from", format_instant(start)))
-    if end is not None:
-        params.append(("to", format_instant(end)))
-    if direction is not None:
-        params.append(("direction", direction))
-    if entry_type is not None:
-        params.append(("type", entry_type))
-    return params
 
 
 def iter_transactions(
@@ -71,21 +50,11 @@ def iter_transactions(
     cursor: str | None = None
     used: set[str | None] = {None}  # the first page is read without a cursor
     while True:
-        params = [*filters, ("limit", str(page_size))]
-        if cursor is not None:
-            params.append(("cursor", cursor))
-        page = get(TRANSACTIONS, params)
+        page = get(TRANSACTIONS, page_params(filters, page_size, cursor))
         yield from page.data
-        if not page.has_more:
+        cursor = next_cursor(page, used, TRANSACTIONS.path)
+        if cursor is None:
             return
-        if page.next_cursor in used:
-            raise AimlApiInvalidResponseError(
-                f"AIML API {TRANSACTIONS.path} returned a next cursor it had already returned in "
-                f"this listing ({len(used) - 1} pages in): paging would never end.",
-                endpoint=TRANSACTIONS.path,
-            )
-        cursor = page.next_cursor
-        used.add(cursor)
 
 
 def row_identity(row: RequestLog) -> Hashable:

@@ -28,17 +28,19 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, Generic
 
 import httpx
 
 from airflow_aimlapi._auth import AsyncBearerAuth
 from airflow_aimlapi._http_errors import transport_error
+from airflow_aimlapi._ledger import CHARGE, LEDGER_PAGE_SIZE, ledger_params, next_cursor, page_params
 from airflow_aimlapi._responses import interpret_response
 from airflow_aimlapi._retry import poll_backoff
 from airflow_aimlapi._settings import ApiSettings
 from airflow_aimlapi.exceptions import AimlApiError, AimlApiInvalidResponseError, AimlApiRateLimitError
-from airflow_aimlapi.records import BALANCE, Balance, Endpoint, RecordT
+from airflow_aimlapi.records import BALANCE, TRANSACTIONS, Balance, Endpoint, RecordT, Transaction
 from airflow_aimlapi.triggers import _intervals
 
 #: Query parameters of one request, computed when it is sent (a calendar window moves with time).
@@ -147,32 +149,8 @@ class SharedPoller(Generic[RecordT]):
     async def _request(self) -> RecordT | AimlApiError:
         # Errors are returned, not raised: a raised error nobody awaits would be logged as
         # "never retrieved" when every waiter has been cancelled.
-        settings, path = self.settings, self.endpoint.path
-        try:
-            if self.params is None:
-                response = await self.client.get(settings.url(path))
-            else:
-                response = await self.client.get(settings.url(path), params=tuple(self.params()))
-        except httpx.TimeoutException as err:
-            return transport_error(settings, path, err, timed_out=True)
-        except Exception as err:  # httpx.HTTPError, or one it does not wrap (httpx.InvalidURL...)
-            # Whatever it was, it is retried with backoff: one odd failure must not end every
-            # trigger waiting on this poller.
-            return transport_error(settings, path, err, timed_out=False)
-        try:
-            return interpret_response(
-                settings, self.endpoint, response.status_code, response.headers, response.content
-            )
-        except AimlApiError as err:
-            return err
-        except Exception as err:  # an answer no rule foresaw: the same as an invalid one
-            return AimlApiInvalidResponseError(
-                f"AIML API {path} gave an answer that could not be read {settings.where}: "
-                f"{settings.scrub(f'{type(err).__name__}: {err}')}",
-                http_status=response.status_code,
-                endpoint=path,
-                conn_id=settings.conn_id,
-            )
+        params = None if self.params is None else tuple(self.params())
+        return await _read(self.client, self.settings, self.endpoint, params)
 
     async def aclose(self) -> None:
         """Stop any request in flight and close the HTTP client."""
@@ -203,6 +181,68 @@ class SharedBalancePoller(SharedPoller[Balance]):
         :param timeout: Seconds to wait for someone else's answer before polling ourselves.
         """
         return await self.next(timeout)
+
+    async def read_ledger_charges(
+        self, start: datetime, end: datetime, max_pages: int
+    ) -> tuple[list[Transaction], bool]:
+        """Read the ledger's ``CHARGE`` entries from ``start`` to ``end``, page by page, once.
+
+        Not shared and not cached: the runway watcher reads it once, at cold start. The paging
+        rules are the hook's (:mod:`airflow_aimlapi._ledger`): a cursor seen before is an error.
+
+        :param start: Entries at or after this.
+        :param end: Entries before this.
+        :param max_pages: Stop after this many pages.
+        :return: The entries, and whether the read stopped at ``max_pages`` with more to read.
+        :raises AimlApiError: If a page cannot be read (a timeout as a timeout) or paging loops.
+        """
+        filters = ledger_params(start, end, CHARGE, None)
+        entries: list[Transaction] = []
+        used: set[str | None] = {None}
+        cursor: str | None = None
+        for _ in range(max_pages):
+            params = page_params(filters, LEDGER_PAGE_SIZE, cursor)
+            page = _unwrap(await _read(self.client, self.settings, TRANSACTIONS, params))
+            entries.extend(page.data)
+            cursor = next_cursor(page, used, TRANSACTIONS.path)
+            if cursor is None:
+                return entries, False
+        return entries, True
+
+
+async def _read(
+    client: httpx.AsyncClient,
+    settings: ApiSettings,
+    endpoint: Endpoint[RecordT],
+    params: Sequence[tuple[str, str]] | None,
+) -> RecordT | AimlApiError:
+    # One request and its answer, every failure returned as the provider's error: a timeout as a
+    # timeout, any other transport failure as a connection error, an unreadable answer as invalid.
+    path = endpoint.path
+    try:
+        if params is None:
+            response = await client.get(settings.url(path))
+        else:
+            response = await client.get(settings.url(path), params=tuple(params))
+    except httpx.TimeoutException as err:
+        return transport_error(settings, path, err, timed_out=True)
+    except Exception as err:  # httpx.HTTPError, or one it does not wrap (httpx.InvalidURL...)
+        # Whatever it was, it is retried with backoff: one odd failure must not end every
+        # trigger waiting on this poller.
+        return transport_error(settings, path, err, timed_out=False)
+    try:
+        status, headers, content = response.status_code, response.headers, response.content
+        return interpret_response(settings, endpoint, status, headers, content)
+    except AimlApiError as err:
+        return err
+    except Exception as err:  # an answer no rule foresaw: the same as an invalid one
+        return AimlApiInvalidResponseError(
+            f"AIML API {path} gave an answer that could not be read {settings.where}: "
+            f"{settings.scrub(f'{type(err).__name__}: {err}')}",
+            http_status=response.status_code,
+            endpoint=path,
+            conn_id=settings.conn_id,
+        )
 
 
 def _unwrap(outcome: RecordT | AimlApiError) -> RecordT:

@@ -30,8 +30,6 @@ from airflow_aimlapi.triggers._watcher import BalanceWatcher
 from airflow_aimlapi.windows import parse_period
 
 if TYPE_CHECKING:  # the triggerer's side (HTTP, records, the estimator), imported by run() there
-    from airflow_aimlapi._settings import ApiSettings
-    from airflow_aimlapi.records import TransactionPage
     from airflow_aimlapi.runway import RunwayEstimator
     from airflow_aimlapi.triggers._crossing import Crossing
     from airflow_aimlapi.triggers._poller import SharedBalancePoller
@@ -136,7 +134,7 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
                     # after the seed's end is not in the reading too. The shared poller does not
                     # say how old its answer is, so a cached one (up to one interval) may still
                     # overlap the seed by that much.
-                    estimator = await self._seed(reading.poller, reading.settings, now)
+                    estimator = await self._seed(reading.poller, now)
                 estimator.observe(now, balance)
                 rate = estimator.rate(now)
                 left = hours_left(balance, rate)
@@ -209,16 +207,14 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
         except Exception as err:  # keep watching; memory still holds the readings
             self.log.warning("Could not keep the runway readings in the asset state store: %s", err)
 
-    async def _seed(
-        self, poller: SharedBalancePoller, settings: ApiSettings, now: datetime
-    ) -> RunwayEstimator:
+    async def _seed(self, poller: SharedBalancePoller, now: datetime) -> RunwayEstimator:
         # A new estimator, its window seeded once from the ledger's charges up to ``now`` (the first
         # reading's stamp) when they can be read.
         from airflow_aimlapi.runway import RunwayEstimator
 
         estimator = RunwayEstimator(self.lookback_delta)
         try:
-            charges = await self._ledger_charges(poller, settings, now - self.lookback_delta, now)
+            charges = await self._ledger_charges(poller, now - self.lookback_delta, now)
         except Exception as err:  # 403 for a management key, 5xx, anything: never raised
             self.log.warning(
                 "Could not read the ledger to seed the runway window (connection '%s'): %s "
@@ -240,33 +236,14 @@ class AimlApiRunwayEventTrigger(BalanceWatcher):
         return estimator
 
     async def _ledger_charges(
-        self, poller: SharedBalancePoller, settings: ApiSettings, start: datetime, end: datetime
+        self, poller: SharedBalancePoller, start: datetime, end: datetime
     ) -> list[tuple[datetime, float]]:
-        from airflow_aimlapi._http_errors import transport_error
-        from airflow_aimlapi._responses import interpret_response
-        from airflow_aimlapi.hooks._spend import ledger_params
-        from airflow_aimlapi.records import TRANSACTIONS
         from airflow_aimlapi.runway import charges_of
 
-        path = TRANSACTIONS.path
-        filters = ledger_params(start, end, "CHARGE", None)
-        charges: list[tuple[datetime, float]] = []
-        cursor: str | None = None
-        for _ in range(MAX_SEED_PAGES):
-            params = [*filters, ("limit", "100")] + ([("cursor", cursor)] if cursor else [])
-            try:
-                response = await poller.client.get(settings.url(path), params=tuple(params))
-            except Exception as err:
-                raise transport_error(settings, path, err, timed_out=False) from None
-            page: TransactionPage = interpret_response(
-                settings, TRANSACTIONS, response.status_code, response.headers, response.content
-            )
-            charges.extend(charges_of(page.data))
-            if not page.has_more or page.next_cursor in (None, cursor):
-                return charges
-            cursor = page.next_cursor
-        self.log.warning("Runway seed: ledger read stopped after %d pages.", MAX_SEED_PAGES)
-        return charges
+        entries, stopped = await poller.read_ledger_charges(start, end, MAX_SEED_PAGES)
+        if stopped:
+            self.log.warning("Runway seed: ledger read stopped after %d pages.", MAX_SEED_PAGES)
+        return charges_of(entries)
 
     def _payload(
         self, balance: float, rate: float | None, left: float | None, now: datetime

@@ -339,3 +339,30 @@ def test_out_of_credits_is_a_balance_of_zero_said_in_the_log(
     logged = said(log_lines)
     assert "out of credits (403, connection 'aimlapi_default'): counted as a balance of 0" in logged
     assert "balance 0.0 USD" in logged
+
+
+def test_a_ledger_cursor_loop_at_cold_start_is_reported_not_read_forever(
+    fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
+) -> None:
+    # Every page says "more, at cursor A": the second page's cursor is one already used.
+    loop = {"data": [], "pagination": {"has_more": True, "next_cursor": "A"}}
+    fake.fail_next(200, loop, path=LEDGER, times=10)
+    script = Script(monkeypatch, [10, 9])
+    events = run(AimlApiRunwayEventTrigger(hours=12, lookback="2h", poll_interval=60), script)
+    assert fake.request_count(LEDGER) == 2  # the first page, then the page at A: stopped there
+    logged = said(log_lines)
+    assert "Could not read the ledger" in logged
+    assert "paging would never end" in logged
+    assert [e["hours_left"] for e in events] == [9.0]  # on its own readings
+
+
+def test_a_ledger_timeout_at_cold_start_is_logged_as_a_timeout(
+    fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, log_lines: Callable[[str], list[str]]
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AIMLAPI_DEFAULT", fake.connection_json(timeout=0.2))
+    fake.delay_next(1.0, path=LEDGER)
+    script = Script(monkeypatch, [10, 9])
+    run(AimlApiRunwayEventTrigger(hours=12, lookback="2h", poll_interval=60), script)
+    logged = said(log_lines)
+    assert "Could not read the ledger" in logged
+    assert "did not answer within 0.2 s" in logged

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_aimlapi._ledger import ledger_params
-from airflow_aimlapi.hooks._query import (
+from airflow_aimlapi._filter_arguments import (
     check_direction,
     check_entry_type,
     check_key_prefix,
     check_models,
     check_statuses,
 )
+from airflow_aimlapi._ledger import ledger_params
 from airflow_aimlapi.records import BillingDetail, Runway, Transaction
 from airflow_aimlapi.runway import RunwayEstimator, charges_of, hours_left
 from airflow_aimlapi.windows import Window, check_range, check_window, log_windows, usage_windows

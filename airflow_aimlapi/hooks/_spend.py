@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from airflow_aimlapi._ledger import next_cursor, page_params
+from airflow_aimlapi._numbers import to_decimal
 from airflow_aimlapi.exceptions import AimlApiInvalidResponseError
 from airflow_aimlapi.records import (
     LOGS,
@@ -158,26 +159,6 @@ def iter_request_logs(
             LOGS.path,
             "was" if late == 1 else "were",
         )
-
-
-def to_decimal(value: float) -> Decimal:
-    """Return an amount as the decimal the API wrote, to add up without binary rounding.
-
-    ``repr()`` is the shortest text that reads back as the same float: 0.1 adds as 0.1, not as
-    0.1000000000000000055511151231257827.
-
-    :param value: An amount as a record holds it (a float read from the API's JSON).
-    """
-    return Decimal(repr(value))
-
-
-def decimal_text(value: Decimal) -> str:
-    """Return an exact amount as plain text for XCom and files: ``"41.0375"``, never ``"4.10375E+1"``.
-
-    :param value: The amount.
-    """
-    text = format(value.normalize(), "f")
-    return text if text != "-0" else "0"
 
 
 def add_up_usage(parts: Sequence[Usage]) -> Usage:

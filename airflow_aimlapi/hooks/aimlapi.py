@@ -13,6 +13,7 @@ from airflow.providers.common.compat.sdk import BaseHook
 from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi._arguments import coerce_retries, coerce_seconds, coerce_timeout
 from airflow_aimlapi._connection import settings_from_connection
+from airflow_aimlapi._filter_arguments import check_page_size
 from airflow_aimlapi._masking import mask_key
 from airflow_aimlapi._metrics import record_runway
 from airflow_aimlapi._paths import MAX_PAGE_SIZE
@@ -23,7 +24,6 @@ from airflow_aimlapi.hooks import _form
 from airflow_aimlapi.hooks import _spend as spend
 from airflow_aimlapi.hooks._http import get_once, new_session
 from airflow_aimlapi.hooks._pacer import Pacer, pacer_for
-from airflow_aimlapi.hooks._query import check_page_size
 from airflow_aimlapi.hooks._reads import ledger_filters, log_requests, runway_of, usage_requests
 from airflow_aimlapi.hooks._retrying import call_with_retries
 from airflow_aimlapi.hooks._spend import add_up_usage

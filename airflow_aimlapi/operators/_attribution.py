@@ -71,7 +71,7 @@ class Tally:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the sums, USD as exact decimal text (``"0.00124"``)."""
-        from airflow_aimlapi.hooks._spend import decimal_text  # at run time: it imports the records
+        from airflow_aimlapi._numbers import decimal_text  # run time only: decimal is not parse-time cost
 
         return {
             "requests": self.requests,
@@ -106,7 +106,7 @@ class Attribution:
 
         :param row: A row of ``/v2/logs``.
         """
-        from airflow_aimlapi.hooks._spend import to_decimal  # at run time: it imports the records
+        from airflow_aimlapi._numbers import to_decimal  # run time only: decimal is not parse-time cost
 
         usd = to_decimal(row.cost.usd)
         self.total.add(row, usd)

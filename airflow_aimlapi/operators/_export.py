@@ -334,7 +334,7 @@ def string_tuple(
 ) -> tuple[str, ...]:
     """Read a list-of-strings argument (one string counts as a list of one); raise naming ``param``.
 
-    The hook's own check (:func:`airflow_aimlapi.hooks._query.check_strings`): a rendered string
+    The hook's own check (:func:`airflow_aimlapi._filter_arguments.check_strings`): a rendered string
     that looks like a list is refused.
 
     :param value: The argument: a string, or a list or tuple of strings.
@@ -342,6 +342,6 @@ def string_tuple(
     :param owner: Who holds the parameter, named in the error.
     :param allowed: The only values allowed, if any.
     """
-    from airflow_aimlapi.hooks._query import check_strings
+    from airflow_aimlapi._filter_arguments import check_strings
 
     return check_strings(value, owner=owner, param=param, allowed=None if allowed is None else tuple(allowed))

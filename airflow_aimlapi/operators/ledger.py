@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._filter_arguments import check_direction, check_entry_type
 from airflow_aimlapi.exceptions import AimlApiConfigError
-from airflow_aimlapi.hooks._query import check_direction, check_entry_type
 from airflow_aimlapi.operators._export import AimlApiExportOperator
 from airflow_aimlapi.operators._interval import is_template
 
@@ -147,7 +147,7 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
 
         :param record: A ledger entry just written.
         """
-        from airflow_aimlapi.hooks._spend import to_decimal  # run time only, as the records
+        from airflow_aimlapi._numbers import to_decimal  # run time only, as decimal
 
         usd = to_decimal(record.amount.usd)
         self._by_direction[record.direction] += usd
@@ -155,7 +155,7 @@ class AimlApiLedgerExportOperator(AimlApiExportOperator):
 
     def summary_extra(self) -> dict[str, Any]:
         """Return the USD totals by direction and by type, as exact decimal strings."""
-        from airflow_aimlapi.hooks._spend import decimal_text
+        from airflow_aimlapi._numbers import decimal_text
 
         return {
             "usd_by_direction": {k: decimal_text(v) for k, v in sorted(self._by_direction.items())},

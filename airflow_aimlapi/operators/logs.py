@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
-from airflow_aimlapi.hooks._query import check_models, check_statuses
+from airflow_aimlapi._filter_arguments import check_models, check_statuses
 from airflow_aimlapi.operators._export import AimlApiExportOperator
 from airflow_aimlapi.operators._interval import is_literal_strings
 

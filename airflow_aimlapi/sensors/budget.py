@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._filter_arguments import check_key_prefix
 from airflow_aimlapi.budget import (
     DEFAULT_WINDOW,
     budget_result,
@@ -17,7 +18,6 @@ from airflow_aimlapi.budget import (
     usage_arguments,
 )
 from airflow_aimlapi.exceptions import AimlApiConfigError, AimlApiInsufficientCreditsError
-from airflow_aimlapi.hooks._query import check_key_prefix
 from airflow_aimlapi.sensors._base import GateSensor, sensor_seconds
 from airflow_aimlapi.windows import utc_now
 

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from airflow_aimlapi import DEFAULT_CONN_NAME
+from airflow_aimlapi._filter_arguments import check_key_prefix
 from airflow_aimlapi.budget import (
     DEFAULT_WINDOW,
     budget_result,
@@ -22,7 +23,6 @@ from airflow_aimlapi.budget import (
     coerce_budget,
     usage_params,
 )
-from airflow_aimlapi.hooks._query import check_key_prefix
 from airflow_aimlapi.triggers import _common
 from airflow_aimlapi.triggers._common import argument_errors
 from airflow_aimlapi.triggers._gate import GateTrigger

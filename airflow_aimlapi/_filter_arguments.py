@@ -1,7 +1,9 @@
 """Checks of the spend endpoints' filter arguments, done before any request.
 
 Each check returns the value as it will be sent, or raises an
-:class:`~airflow_aimlapi.exceptions.AimlApiConfigError` that names the parameter.
+:class:`~airflow_aimlapi.exceptions.AimlApiConfigError` that names the parameter. A sibling of
+:mod:`airflow_aimlapi._arguments` (which the balance sensor imports at parse time): these need the
+window parsing (``windows``), which that sensor does not.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow_aimlapi._ledger import CHARGE
 from airflow_aimlapi.records import Transaction
 from airflow_aimlapi.windows import as_utc
 
@@ -51,7 +52,7 @@ def charges_of(entries: Iterable[Transaction]) -> list[tuple[datetime, float]]:
 
     :param entries: Ledger entries (any order, any direction).
     """
-    return [(entry.created_at, entry.amount.usd) for entry in entries if entry.direction == "CHARGE"]
+    return [(entry.created_at, entry.amount.usd) for entry in entries if entry.direction == CHARGE]
 
 
 def hours_left(balance: float, rate: float | None) -> float | None:

@@ -14,6 +14,7 @@ from airflow_aimlapi import DEFAULT_CONN_NAME
 from airflow_aimlapi._arguments import coerce_retries, coerce_seconds, coerce_timeout
 from airflow_aimlapi._connection import settings_from_connection
 from airflow_aimlapi._filter_arguments import check_page_size
+from airflow_aimlapi._ledger import CHARGE
 from airflow_aimlapi._masking import mask_key
 from airflow_aimlapi._metrics import record_runway
 from airflow_aimlapi._paths import MAX_PAGE_SIZE
@@ -288,7 +289,7 @@ class AimlApiHook(BaseHook):
         detail = self.get_billing_detail()
         end = as_utc(self._utc_now())
         start = end - length
-        charges = self.iter_transactions(start=start, end=end, direction="CHARGE")
+        charges = self.iter_transactions(start=start, end=end, direction=CHARGE)
         runway = runway_of(detail, charges, start, end)
         record_runway(self.aimlapi_conn_id, runway.spend_rate_usd_per_hour, runway.hours_left, str(lookback))
         return runway

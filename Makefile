@@ -69,27 +69,25 @@ ci-matrix:
 ## constraints/airflow-<v>-py<X.Y>.txt, when present, is used instead for that lane.
 MATRIX_PYTHONS ?= 3.12 3.13
 MATRIX_LANES ?= $(MATRIX_VERSIONS) $(foreach p,$(MATRIX_PYTHONS),$(AIRFLOW_VERSION)-py$(p))
-## Where each lane's time goes (CI has an hour on two cores, shared by all lanes; phase one of
-## .ci/run took 43 minutes with five suites, so two more full unit+integration lanes, 12-14
-## CPU-minutes each as measured, would not fit). Every test (unit, integration, end to end) runs on
-## the newest stable release (make test) and on the oldest supported one: the release users move to
-## and the one furthest from it. The end-to-end tests start a real api-server, scheduler, triggerer
-## and dag-processor per module: the most CPU per test, and stacks running side by side on two cores
-## made LocalExecutor fail to launch tasks in time, so two lanes run them.
-## The other releases, the pre-release included, run the unit and integration tests: those take each
-## release's task runner (`dags test`), triggers, connections, CLI and database through the
-## provider, where per-release differences have shown up (3.4 moved XComs and task tries to new
-## tables). They skip the benchmark smoke test (2.5-3.5 minutes of an integration run of 20-27),
-## which checks bench/ itself and runs on the two full lanes.
-## A newer Python runs the same Airflow as make test, so what can differ is Python's: all our code
-## (the unit tests, asyncio triggers and pollers included) and Airflow's task runner, triggers and
-## CLI on that Python, which test_airflow.py (every example DAG under `dags test`, a deferral, the
-## connection form and Test) and test_sensor_modes.py (poke, reschedule and deferrable) cover in
-## about half of the integration run. MATRIX_FULL="<lanes>" runs every test on a lane.
+## Where each lane's time goes. CI has an hour on two cores, shared by all lanes, and CPU is what
+## runs out: a fresh-clone .ci/run with seven suites (the five releases, two Pythons, each minor
+## running unit + every integration test, the Pythons two integration modules) took over 70
+## minutes. Every test (unit, integration, end to end) runs on the newest stable release (make
+## test) and on the oldest supported one: the release users move to and the one furthest from it.
+## The end-to-end tests start a real api-server, scheduler, triggerer and dag-processor per module:
+## the most CPU per test, and stacks running side by side on two cores made LocalExecutor fail to
+## launch tasks in time, so two lanes run them. The other releases, the pre-release included, run
+## the unit tests and the two integration modules that take each release's task runner (`dags
+## test`), triggers, connections, CLI and database through the provider, where per-release
+## differences have shown up (3.4 moved XComs and task tries to new tables): test_airflow.py
+## (every example DAG under `dags test`, a deferral, the connection form and Test) and
+## test_sensor_modes.py (poke, reschedule and deferrable). A newer Python runs the same Airflow as
+## make test, so what can differ is Python's: all our code, which the unit tests cover (asyncio
+## triggers and pollers included). MATRIX_FULL="<lanes>" runs every test on a lane.
 MATRIX_FULL ?= $(AIRFLOW_OLDEST) $(AIRFLOW_VERSION)
 MATRIX_ORDER ?= tests/unit tests/integration tests/e2e
-MATRIX_SHORT_ORDER ?= tests/unit tests/integration --deselect tests/integration/test_bench_smoke.py
-MATRIX_PYTHON_ORDER ?= tests/unit tests/integration/test_airflow.py tests/integration/test_sensor_modes.py
+MATRIX_SHORT_ORDER ?= tests/unit tests/integration/test_airflow.py tests/integration/test_sensor_modes.py
+MATRIX_PYTHON_ORDER ?= tests/unit
 ## The lanes run side by side (their tests spend much of their time waiting on Airflow components
 ## and sensor timeouts, not on the CPU), each into .venvs/matrix-<lane>.log, which is printed in
 ## full once all are done, followed by one line per lane naming its Airflow and Python and saying

@@ -30,6 +30,8 @@ def test_benchmarks_run_and_print_one_table() -> None:
     assert runway <= metrics, sorted(metrics)
     metrics -= runway
     spend = {"7a", "7b", "8"}  # bench/spend.py
-    assert metrics == {"1a", "1b", "1c", "2a", "2b", "2c", "3a", "3b", "3c", "4", "5a", "5b", "6a", "6b"} | spend
+    assert (
+        metrics == {"1a", "1b", "1c", "2a", "2b", "2c", "3a", "3b", "3c", "4", "5a", "5b", "6a", "6b"} | spend
+    )
     # the run measured something for every row: no empty cells
     assert all(cell.strip() for line in table for cell in line.strip("|").split("|"))

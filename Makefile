@@ -85,7 +85,9 @@ MATRIX_LANES ?= $(MATRIX_VERSIONS) $(foreach p,$(MATRIX_PYTHONS),$(AIRFLOW_VERSI
 ## make test, so what can differ is Python's: all our code, which the unit tests cover (asyncio
 ## triggers and pollers included). MATRIX_FULL="<lanes>" runs every test on a lane.
 MATRIX_FULL ?= $(AIRFLOW_OLDEST) $(AIRFLOW_VERSION)
-MATRIX_ORDER ?= tests/unit tests/integration tests/e2e
+## The benchmarks' smoke test (two minutes, mostly waiting) runs in make test only: bench/ is a
+## development tool, run on the development venv.
+MATRIX_ORDER ?= tests/unit tests/integration tests/e2e --deselect tests/integration/test_bench_smoke.py
 MATRIX_SHORT_ORDER ?= tests/unit tests/integration/test_airflow.py tests/integration/test_sensor_modes.py
 MATRIX_PYTHON_ORDER ?= tests/unit
 ## The lanes run side by side (their tests spend much of their time waiting on Airflow components

@@ -12,10 +12,10 @@ PINS := constraints/airflow-$(AIRFLOW_VERSION).txt
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: install test suite unit lint demo matrix ci-matrix bench dist clean ui-test screenshots docs
+.PHONY: install test suite unit lint demo matrix ci-matrix bench dist clean ui-test screenshots docs oldest-stamp
 
 # uv resolves and installs Airflow's ~200 dependencies in seconds instead of minutes with pip,
-# which keeps a from-scratch CI run (four environments) inside its time budget. It writes no
+# which keeps a from-scratch CI run (eight environments) inside its time budget. It writes no
 # bytecode by default, and where PYTHONDONTWRITEBYTECODE is set (as on CI) Python never does, so
 # every `airflow` command the tests start would compile Airflow from source again: 6.5 s of CPU
 # for `airflow version` instead of 2.9 s. --compile-bytecode does it once, at install.
@@ -128,7 +128,10 @@ matrix:
 
 ## make ui-test: browser tests. Headless Chromium (Debian's `chromium` package, installed by
 ## .ci/run) drives Airflow's web UI against a real api-server, scheduler and triggerer; the
-## connection form is also checked on the oldest supported Airflow, whose venv is built here.
+## connection form is also checked on the oldest supported Airflow, in the venv the matrix lane of
+## that release uses (built here when missing; .ci/run waits for the lane to build it first, so the
+## two never install into it at once).
+OLDEST_VENV := .venvs/airflow-$(AIRFLOW_OLDEST)
 UI_STAMP := $(VENV)/.installed-ui-$(AIRFLOW_VERSION)
 $(UI_STAMP): $(STAMP)
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -c $(PINS) -e ".[dev,bench,ui]"
@@ -136,13 +139,17 @@ $(UI_STAMP): $(STAMP)
 
 ui-test: $(UI_STAMP)
 	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install -y chromium"; exit 1; }
-	$(MAKE) install VENV=.venvs/airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
+	$(MAKE) install VENV=$(OLDEST_VENV) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
 	AIRFLOW_OLDEST=$(AIRFLOW_OLDEST) $(BIN)/python -m pytest tests/ui -m ui $(PYTEST_ARGS)
+
+## The oldest release's install stamp, for .ci/run (make -s oldest-stamp).
+oldest-stamp:
+	@echo $(OLDEST_VENV)/.installed-$(AIRFLOW_OLDEST)
 
 ## make screenshots: the same browser tests, saving the docs' pictures under docs/
 screenshots: $(UI_STAMP)
 	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install -y chromium"; exit 1; }
-	$(MAKE) install VENV=.venvs/airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
+	$(MAKE) install VENV=$(OLDEST_VENV) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
 	AIRFLOW_OLDEST=$(AIRFLOW_OLDEST) AIMLAPI_SCREENSHOTS=docs $(BIN)/python -m pytest tests/ui -m ui $(PYTEST_ARGS)
 
 ## make docs: the documentation site (Sphinx, docs/) into docs/_build/html. Every warning fails the

@@ -6,11 +6,18 @@ It gives the session a throwaway ``AIRFLOW_HOME`` (set before Airflow is importe
 
 pytest_plugins = ["airflow_aimlapi.testing.pytest_plugin"]
 
+import signal  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
 from airflow_aimlapi.testing.statsd import StatsdListener  # noqa: E402
+
+# make matrix starts each lane as a background job of a shell without job control, which starts it
+# with SIGINT ignored, and Python keeps it ignored. .ci/run's cut-off sends SIGINT so that pytest
+# says where it was and the fixtures stop the Airflow processes they started: let it through.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--api-key", default="fake-aimlapi-key", help="the key the fake accepts")
-    parser.add_argument("--balance", type=float, default=123.45, help="starting balance in USD")
+    parser.add_argument(
+        "--balance", type=float, default=123.45, help="starting balance in USD (default %(default)s)"
+    )
     parser.add_argument(
         "--rise-per-second",
         type=float,

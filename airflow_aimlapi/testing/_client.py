@@ -61,7 +61,10 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     charge.add_argument("--key", default=None, help="the key (or its prefix) that made it; default: main key")
     charge.add_argument("--status", default="succeeded", choices=("succeeded", "failed"))
     charge.add_argument("--at", default=None, help="when (ISO-8601; naive is UTC); default: now")
-    history = command("history", "add a generated history of requests, charges and top-ups")
+    history = command(
+        "history",
+        "add a generated history of requests, charges and top-ups; the balance moves by their net amount",
+    )
     history.add_argument("--requests", type=int, default=1000, help="log rows to add (default 1000)")
     history.add_argument("--days", type=float, default=7.0, help="how far back (default 7)")
     history.add_argument("--seed", type=int, default=0, help="makes it reproducible (default 0)")
@@ -69,6 +72,14 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     add_key.add_argument("--key", required=True, help="the whole key")
     add_key.add_argument("--management", action="store_true", help="a management key")
     command("account", "print the balance, ledger and log sizes and key prefixes")
+
+
+def _fake_root(url: str) -> str:
+    # The URL as a connection takes it may end in the API's version ("/v2"), as its Base URL may.
+    root = url.rstrip("/")
+    for version in ("/v1", "/v2"):
+        root = root.removesuffix(version)
+    return root
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         name, body = "account", None
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        f"{args.url.rstrip('/')}/_fake/{name}",
+        f"{_fake_root(args.url)}/_fake/{name}",
         data=data,
         method="GET" if data is None else "POST",
         headers={"Content-Type": "application/json"},

@@ -124,13 +124,19 @@ class GateTrigger(AccountTrigger, Generic[RecordT]):
         if isinstance(settings, AimlApiError):
             yield self._error(settings)
             return
+        # The one event is yielded after the poller is left: Airflow's dag.test() takes the first
+        # event and never closes the generator, and asyncio.run() then closes every suspended async
+        # generator at once, the poller's context managers included, which fails ("aclose():
+        # asynchronous generator is already running") and leaves the HTTP client open.
+        yield await self._until_event(settings)
+
+    async def _until_event(self, settings: ApiSettings) -> TriggerEvent:
         conn = self.aimlapi_conn_id
         async with AsyncExitStack() as stack:
             try:
                 poller = await stack.enter_async_context(self._join(settings))
             except Exception as err:  # e.g. an HTTP client that cannot be built: fail this gate alone
-                yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
-                return
+                return self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
             wait = self.first_check_delay
             cadence = LogCadence(self.poll_interval)
             while True:
@@ -144,19 +150,16 @@ class GateTrigger(AccountTrigger, Generic[RecordT]):
                     continue
                 except AimlApiError as err:
                     if not err.retryable:
-                        yield self._error(err)
-                        return
+                        return self._error(err)
                     wait = max(poller.seconds_until_retry(), self.poll_interval)
                     self.log.warning(
                         "%s Still waiting (connection '%s'). Next check in %.1f s.", err, conn, wait
                     )
                     continue
                 except Exception as err:  # an answer or a failure nobody foresaw: fail this gate alone
-                    yield self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
-                    return
+                    return self._error(AimlApiError(_common.unforeseen(conn, err), conn_id=conn))
                 if payload is not None:
-                    yield event({"status": "success", **payload})
-                    return
+                    return event({"status": "success", **payload})
                 wait = self.poll_interval
                 if cadence.due():
                     self._waiting(record, wait)

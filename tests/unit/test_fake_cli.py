@@ -101,6 +101,12 @@ def test_serving_options_and_client_subcommands(served: str) -> None:
         "prefix": "fourth-k"
     }
     assert json.loads(_run("history", "--url", served, "--requests", "50").stdout)["requests"] == 50
+    # The URL as a connection's Base URL may give it, with the API's version, reaches the fake too.
+    now = json.loads(_run("account", "--url", served).stdout)
+    for written in (f"{served}/v2", f"{served}/v1/"):
+        again = _run("account", "--url", written)
+        assert again.returncode == 0, (written, again.stderr)
+        assert json.loads(again.stdout) == now
     status, usage = _api(served, "/v2/usage?period=1d&key_prefix=other-ke", key="admin-key-0003")
     assert status == 200
     assert usage["requests"] > 0

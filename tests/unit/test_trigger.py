@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +22,7 @@ from airflow_aimlapi.triggers.aimlapi import (
     AimlApiBalanceTrigger,
     active_pollers,
 )
+from airflow_aimlapi.triggers.budget import AimlApiSpendBudgetTrigger
 
 
 @pytest.fixture(autouse=True)
@@ -712,3 +715,34 @@ def test_a_failure_nobody_foresaw_fails_the_gate_alone_and_the_watcher_goes_on(
     if where == "answer":
         assert gate_events[0]["error_type"] == "AimlApiInvalidResponseError"
     assert watcher_events[0]["current_balance"] == 5.0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: AimlApiBalanceTrigger("aimlapi_default", 50, poll_interval=0.05),
+        lambda: AimlApiSpendBudgetTrigger(budget=10, window="24h", poll_interval=0.05),
+    ],
+    ids=["balance gate", "budget gate"],
+)
+def test_the_first_event_as_dag_test_takes_it_leaves_nothing_to_clean_up(
+    aimlapi_fake: FakeAimlApi, monkeypatch: pytest.MonkeyPatch, make: Callable[[], BaseTrigger]
+) -> None:
+    # Airflow's dag.test() runs a deferred task's trigger as asyncio.run(anext(trigger.run()))
+    # and never closes the generator; asyncio.run() then closes every suspended async generator.
+    aimlapi_fake.set_balance(80.0)
+    problems: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda raised: problems.append(repr(raised.exc_value)))
+
+    async def first_event() -> tuple[dict[str, Any], list[Any]]:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, context: problems.append(f"{context['message']} {context.get('exception')!r}")
+        )
+        fired = await anext(make().run())
+        return fired.payload, active_pollers()
+
+    payload, open_pollers = asyncio.run(first_event())
+    gc.collect()
+    assert payload["status"] == "success", payload
+    assert open_pollers == []  # the poller and its HTTP client are released before the event
+    assert problems == []

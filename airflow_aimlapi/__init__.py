@@ -78,6 +78,8 @@ def get_provider_info() -> dict[str, Any]:
 DEFAULT_CONN_NAME = "aimlapi_default"
 #: The API root a connection without a Base URL calls.
 DEFAULT_BASE_URL = "https://api.aimlapi.com"
+#: Path suffixes of a pasted API root that are dropped: the billing paths are absolute (/v1/..., /v2/...).
+VERSION_SUFFIXES = ("/v1", "/v2")
 #: Seconds to wait for an answer, unless the connection's ``timeout`` extra or an argument says otherwise.
 DEFAULT_READ_TIMEOUT = 30.0
 #: Seconds to wait for a TCP/TLS connection (never more than the read timeout).

@@ -20,6 +20,7 @@ from airflow_aimlapi import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RETRIES,
     DEFAULT_READ_TIMEOUT,
+    VERSION_SUFFIXES,
 )
 from airflow_aimlapi._arguments import MAX_RETRIES_LIMIT, MAX_TIMEOUT, as_number
 from airflow_aimlapi._settings import ApiSettings
@@ -27,8 +28,6 @@ from airflow_aimlapi.exceptions import AimlApiConfigError, scrub
 
 #: The extras a connection may carry (also under the pre-3.0 ``extra__aimlapi__`` prefix).
 KNOWN_EXTRAS: tuple[str, ...] = tuple(CONN_FIELDS)
-#: Path suffixes of a pasted API root that are dropped: the billing paths are absolute (/v1/..., /v2/...).
-VERSION_SUFFIXES = ("/v1", "/v2")
 
 log = logging.getLogger(__name__)
 

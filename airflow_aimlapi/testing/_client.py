@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from airflow_aimlapi import VERSION_SUFFIXES
+
 
 def _positive_usd(text: str) -> float:
     try:
@@ -77,8 +79,9 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
 def _fake_root(url: str) -> str:
     # The URL as a connection takes it may end in the API's version ("/v2"), as its Base URL may.
     root = url.rstrip("/")
-    for version in ("/v1", "/v2"):
-        root = root.removesuffix(version)
+    for suffix in VERSION_SUFFIXES:
+        if root.endswith(suffix):
+            return root.removesuffix(suffix).rstrip("/")
     return root
 
 

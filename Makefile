@@ -9,7 +9,9 @@ AIRFLOW_PRERELEASE ?= 3.4.0b2
 VENV ?= .venv
 BIN := $(VENV)/bin
 PINS := constraints/airflow-$(AIRFLOW_VERSION).txt
-STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
+# A venv's install stamp: $(call stamp,<venv>,<airflow version>).
+stamp = $(1)/.installed-$(2)
+STAMP := $(call stamp,$(VENV),$(AIRFLOW_VERSION))
 PYTEST_ARGS ?=
 
 .PHONY: install test suite unit lint demo matrix ci-matrix bench dist clean ui-test screenshots docs oldest-stamp
@@ -144,7 +146,7 @@ ui-test: $(UI_STAMP)
 
 ## The oldest release's install stamp, for .ci/run (make -s oldest-stamp).
 oldest-stamp:
-	@echo $(OLDEST_VENV)/.installed-$(AIRFLOW_OLDEST)
+	@echo $(call stamp,$(OLDEST_VENV),$(AIRFLOW_OLDEST))
 
 ## make screenshots: the same browser tests, saving the docs' pictures under docs/
 screenshots: $(UI_STAMP)
